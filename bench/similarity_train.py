@@ -1,0 +1,233 @@
+"""domaintune vs the plain sentence-transformers trainer, side by side in one run.
+
+Same model (all-MiniLM-L6-v2), data (STS benchmark train), loss (cosine MSE), batch size (16), epochs (1),
+learning rate, warm-up and seed. Each system trains in its own subprocess so peak memory is its own.
+Reported: training pairs/s, real vs padded tokens, peak RSS, STSb test Spearman and ESCO retrieval after.
+Then one domaintune run is profiled: where the time goes, and how close to this CPU's matmul ceiling.
+
+    python bench/similarity_train.py [--stsb-dir ../shared/datasets/stsb_en] [--out bench/out]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BATCH, EPOCHS, LR, WARMUP, SEED = 16, 1, 2e-5, 0.1, 42
+
+
+def load_train(stsb_dir: Path):
+    import pandas as pd
+
+    df = pd.read_csv(stsb_dir / "sts-train.tsv", sep="\t", quoting=csv.QUOTE_NONE, dtype=str, keep_default_na=False)
+    return pd.DataFrame({"text_a": df.sentence1, "text_b": df.sentence2, "score": df.score.astype(float) / 5.0})
+
+
+class TokenCounter:
+    """Counts real and padded tokens of every training forward pass (a forward pre-hook on the encoder)."""
+
+    def __init__(self, model):
+        self.real = self.padded = 0
+        self.active = True
+        model[0].register_forward_pre_hook(self.hook)
+
+    def hook(self, module, args):
+        feats = args[0]
+        if self.active and module.training and "attention_mask" in feats:
+            self.real += int(feats["attention_mask"].sum())
+            self.padded += int(feats["attention_mask"].numel())
+
+
+def after_metrics(model) -> dict:
+    from domaintune.data.resources import load_stsb
+    from domaintune.data.taxonomy import retrieval_task
+    from domaintune.evaluation import PairSimilarityEvaluator, RetrievalEvaluator
+    from domaintune.recipe import TaxonomyConfig
+
+    model.eval()
+    out = {"stsb_test": PairSimilarityEvaluator(load_stsb("test"), "stsb_test")(model)}
+    out["retrieval"] = RetrievalEvaluator(*retrieval_task(TaxonomyConfig(), 2000, SEED))(model)
+    return out
+
+
+def run_system(system: str, stsb_dir: Path, out: Path) -> None:
+    """Runs in a subprocess: train one system, write its result JSON."""
+    import torch
+
+    from domaintune.models import load_sentence_model
+    from domaintune.utils import set_seed
+
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+    set_seed(SEED)
+    train = load_train(stsb_dir)
+    model = load_sentence_model("all-MiniLM-L6-v2", max_seq_length=128)
+    counter = TokenCounter(model)
+    start = time.perf_counter()
+    if system == "sentence-transformers":
+        from datasets import Dataset
+        from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+        from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
+
+        args = SentenceTransformerTrainingArguments(
+            output_dir=str(out / "st_ckpt"), num_train_epochs=EPOCHS, per_device_train_batch_size=BATCH,
+            learning_rate=LR, warmup_steps=WARMUP, seed=SEED, save_strategy="no", report_to="none",
+            disable_tqdm=True, logging_steps=50, use_cpu=True)
+        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=Dataset.from_pandas(train),
+                                             loss=CosineSimilarityLoss(model))
+        start = time.perf_counter()
+        trainer.train()
+    else:
+        from domaintune.recipe import load_recipe
+        from domaintune.training.trainer import train_pairs
+
+        recipe = load_recipe(None, ["training.loss=cosine_mse", f"training.batch_size={BATCH}",
+                                    f"training.epochs={EPOCHS}", f"training.learning_rate={LR}",
+                                    f"training.warmup_ratio={WARMUP}", f"training.seed={SEED}",
+                                    "training.eval_steps=100000", "training.tensorboard=false"])
+        val = train.iloc[:16]
+        start = time.perf_counter()
+        train_pairs(model, train, val, recipe, out / "dt_run", show_progress=False)
+    seconds = time.perf_counter() - start
+    counter.active = False
+    result = {
+        "system": system, "train_seconds": round(seconds, 2), "pairs": len(train),
+        "pairs_per_second": round(len(train) * EPOCHS / seconds, 2),
+        "real_tokens": counter.real, "padded_tokens": counter.padded,
+        "padding_share": round(1 - counter.real / max(counter.padded, 1), 4),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "after": after_metrics(model),
+    }
+    (out / f"{system}.json").write_text(json.dumps(result, indent=2))
+
+
+def matmul_ceiling(threads: int) -> dict:
+    """fp32 GFLOP/s of torch matmul at a large square size and at the encoder's own shapes."""
+    import torch
+
+    torch.set_num_threads(threads)
+    res = {}
+    for name, (m, k, n) in {"1024x1024x1024": (1024, 1024, 1024), "ffn 4096x384x1536": (4096, 384, 1536),
+                            "ffn 512x384x1536": (512, 384, 1536)}.items():
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        for _ in range(3):
+            a @ b
+        reps, t = 0, time.perf_counter()
+        while time.perf_counter() - t < 1.5:
+            a @ b
+            reps += 1
+        res[name] = round(2 * m * k * n * reps / (time.perf_counter() - t) / 1e9, 1)
+    return res
+
+
+def profile_domaintune(stsb_dir: Path, steps: int = 40) -> dict:
+    """Profile forward / backward / optimiser of domaintune's length-grouped batches on STSb train."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from domaintune.losses import build_loss
+    from domaintune.models import load_sentence_model
+    from domaintune.training.sampler import LengthGroupedBatchSampler, pair_lengths
+
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+    torch.manual_seed(SEED)
+    train = load_train(stsb_dir)
+    model = load_sentence_model("all-MiniLM-L6-v2", max_seq_length=128)
+    model.train()
+    loss_fn = build_loss("cosine_mse", model)
+    opt = torch.optim.AdamW(model.parameters(), lr=LR)
+    lengths = pair_lengths(model.tokenizer, train.text_a.tolist(), train.text_b.tolist(), 128)
+    sampler = LengthGroupedBatchSampler(list(range(len(train))), BATCH, False, seed=SEED, lengths=lengths)
+    batches = list(sampler)[:steps]
+    phases = {"tokenize": 0.0, "forward": 0.0, "backward": 0.0, "optimizer": 0.0}
+    real_tokens = 0
+
+    def step(b):
+        nonlocal real_tokens
+        rows = train.iloc[b]
+        t0 = time.perf_counter()
+        feats = [model.preprocess(rows.text_a.tolist()), model.preprocess(rows.text_b.tolist())]
+        real_tokens += int(sum(f["attention_mask"].sum() for f in feats))
+        t1 = time.perf_counter()
+        loss = loss_fn(feats, torch.tensor(rows.score.values, dtype=torch.float32))
+        t2 = time.perf_counter()
+        loss.backward()
+        t3 = time.perf_counter()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad()
+        t4 = time.perf_counter()
+        for k, v in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            phases[k] += v
+
+    for b in batches[:5]:  # warm-up
+        step(b)
+    phases = dict.fromkeys(phases, 0.0)
+    real_tokens = 0
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for b in batches[5:]:
+            step(b)
+    total = sum(phases.values())
+    table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15)
+    body = model[0].auto_model
+    n_embed = sum(p.numel() for p in body.embeddings.parameters())
+    n_params = sum(p.numel() for p in body.parameters()) - n_embed
+    cfg = body.config
+    # training FLOPs per real token: 6 x non-embedding params (fwd 2, bwd 4); attention scores add
+    # 12 x layers x hidden x seq per token, small at these lengths (seq ~ 15) and ignored here.
+    flops = 6 * n_params * real_tokens
+    return {"steps": len(batches) - 5, "seconds": round(total, 3),
+            "phase_share": {k: round(v / total, 3) for k, v in phases.items()},
+            "real_tokens": real_tokens, "non_embedding_params": n_params, "layers": cfg.num_hidden_layers,
+            "achieved_gflops_real_tokens": round(flops / total / 1e9, 1), "top_ops": table}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--stsb-dir", type=Path, default=HERE.parent.parent / "shared" / "datasets" / "stsb_en")
+    ap.add_argument("--out", type=Path, default=HERE / "out")
+    ap.add_argument("--system", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.system:
+        run_system(args.system, args.stsb_dir, args.out)
+        return
+    if not (args.stsb_dir / "sts-train.tsv").exists():
+        sys.exit(f"STSb train not found in {args.stsb_dir}; pass --stsb-dir")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    for system in ("sentence-transformers", "domaintune"):
+        print(f"training {system} ...", flush=True)
+        subprocess.run([sys.executable, __file__, "--system", system, "--stsb-dir", str(args.stsb_dir),
+                        "--out", str(args.out)], check=True, env=env)
+    st = json.loads((args.out / "sentence-transformers.json").read_text())
+    dt = json.loads((args.out / "domaintune.json").read_text())
+    threads = int(os.environ.get("BENCH_THREADS", "2"))
+    ceiling = matmul_ceiling(threads)
+    prof = profile_domaintune(args.stsb_dir)
+    peak = ceiling["1024x1024x1024"]
+    summary = {
+        "speedup_pairs_per_second": round(dt["pairs_per_second"] / st["pairs_per_second"], 2),
+        "stsb_test_spearman_difference_points": round(
+            (dt["after"]["stsb_test"]["spearman"] - st["after"]["stsb_test"]["spearman"]) * 100, 2),
+        "sentence-transformers": st, "domaintune": dt, "matmul_gflops": ceiling,
+        "profile": {k: v for k, v in prof.items() if k != "top_ops"},
+        "share_of_matmul_peak_real_tokens": round(prof["achieved_gflops_real_tokens"] / peak, 3),
+    }
+    (args.out / "similarity_train.json").write_text(json.dumps(summary, indent=2))
+    (args.out / "profile_top_ops.txt").write_text(prof["top_ops"])
+    print(json.dumps({k: v for k, v in summary.items() if k not in ("sentence-transformers", "domaintune")}, indent=2))
+    for r in (st, dt):
+        print(f"{r['system']:>22}: {r['pairs_per_second']:7.2f} pairs/s  padding {r['padding_share']:.0%}  "
+              f"peak RSS {r['peak_rss_mib']:.0f} MiB  STSb test {r['after']['stsb_test']['spearman']:.4f}  "
+              f"retrieval MRR@10 {r['after']['retrieval']['mrr@10']:.4f}")
+
+
+if __name__ == "__main__":
+    main()

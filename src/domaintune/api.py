@@ -1,0 +1,149 @@
+"""The Python API. Each function mirrors one CLI command (same names, same arguments)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from domaintune.errors import DomaintuneError
+from domaintune.recipe import Recipe, load_recipe, recipe_to_yaml
+
+log = logging.getLogger("domaintune")
+
+
+def init(task: str = "similarity", path: str | Path = "recipe.yaml", force: bool = False) -> Path:
+    """Write a complete recipe with every default and a one-line comment each."""
+    if task != "similarity":
+        raise DomaintuneError(f"task '{task}' is not available yet; available: similarity")
+    path = Path(path)
+    if path.exists() and not force:
+        raise DomaintuneError(f"{path}: exists; pass --force to replace it")
+    from domaintune.utils import atomic_write_text
+
+    atomic_write_text(path, recipe_to_yaml(Recipe(task=task)))
+    return path
+
+
+def train(recipe: str | Path | Recipe | None = None, overrides: list[str] | None = None, resume: bool = False,
+          overwrite: bool = False, show_progress: bool = True) -> dict:
+    """Run a recipe end to end; returns the metrics dict also written to RUN/metrics.json."""
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe, overrides)
+    from domaintune.tasks import similarity
+
+    return similarity.run(recipe, resume=resume, overwrite=overwrite, show_progress=show_progress)
+
+
+def evaluate(model: str, pairs: str | None = None, taxonomy: str | None = None, stsb: bool = True,
+             overrides: list[str] | None = None) -> dict:
+    """Evaluate a model as the 'before' column of a run would: STSb, optional domain pairs and retrieval."""
+    from domaintune.data.pairs import load_pairs
+    from domaintune.data.taxonomy import retrieval_task
+    from domaintune.evaluation import build_suite, run_suite
+    from domaintune.models import load_sentence_model
+
+    recipe = load_recipe(None, [f"model.name={model}", f"evaluation.stsb={str(stsb).lower()}", *(overrides or [])])
+    test = load_pairs(pairs)[0] if pairs else None
+    retrieval = None
+    if taxonomy:
+        recipe.data.taxonomy.path = taxonomy
+        retrieval = retrieval_task(recipe.data.taxonomy, recipe.evaluation.retrieval_max_queries, recipe.training.seed)
+    m = load_sentence_model(recipe.model.name, recipe.model.max_seq_length, recipe.model.pooling)
+    results, _ = run_suite(m, build_suite(recipe, test, retrieval), "evaluate")
+    return results
+
+
+def read_texts(path: str | Path, column: str = "text") -> list[str]:
+    """Texts from a .txt file (one per line) or a table's column."""
+    path = Path(path)
+    if path.suffix.lower() == ".txt":
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            raise DomaintuneError(f"{path}: file not found") from None
+        except UnicodeDecodeError as e:
+            raise DomaintuneError(f"{path}: not valid UTF-8 (byte {e.start})") from None
+        return [ln for ln in lines if ln.strip()]
+    from domaintune.data.tables import read_table
+
+    df = read_table(path)
+    if column not in df.columns:
+        raise DomaintuneError(f"{path}: no column '{column}'; found {list(df.columns)} (use --column)")
+    return df[column].tolist()
+
+
+def embed(model: str, texts: list[str] | None = None, input: str | Path | None = None, column: str = "text",
+          output: str | Path | None = None, batch_size: int = 64) -> np.ndarray:
+    """Embed texts (normalised, as the model's own pipeline does). Optionally write .npy/.jsonl/.parquet."""
+    from domaintune.models import load_sentence_model
+
+    if texts is None:
+        if input is None:
+            raise DomaintuneError("embed: give texts or an input file")
+        texts = read_texts(input, column)
+    m = load_sentence_model(model)
+    emb = m.encode(texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
+    if output is not None:
+        _write_embeddings(Path(output), texts, emb)
+    return emb
+
+
+def _write_embeddings(path: Path, texts: list[str], emb: np.ndarray) -> None:
+    import io
+
+    import pandas as pd
+
+    from domaintune.utils import atomic_write_bytes, atomic_write_text
+
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        buf = io.BytesIO()
+        np.save(buf, emb)
+        atomic_write_bytes(path, buf.getvalue())
+    elif suffix == ".jsonl":
+        atomic_write_text(path, pd.DataFrame({"text": texts, "embedding": emb.tolist()}).to_json(
+            orient="records", lines=True, force_ascii=False))
+    elif suffix == ".parquet":
+        buf = io.BytesIO()
+        pd.DataFrame({"text": texts, "embedding": list(emb)}).to_parquet(buf)
+        atomic_write_bytes(path, buf.getvalue())
+    else:
+        raise DomaintuneError(f"{path}: output must end in .npy, .jsonl or .parquet")
+
+
+def similarity(model: str, a: str, b: str) -> float:
+    """Cosine similarity of two texts under a model."""
+    emb = embed(model, [a, b])
+    return float(np.dot(emb[0], emb[1]) / (np.linalg.norm(emb[0]) * np.linalg.norm(emb[1])))
+
+
+def report(run_dir: str | Path) -> dict[str, Path]:
+    """(Re)write report.md, report.html and the plots of a finished run from its metrics.json."""
+    from domaintune.reporting.report import load_metrics
+    from domaintune.tasks.similarity import write_report
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "metrics.json").exists():
+        raise DomaintuneError(f"{run_dir}: no metrics.json (not a finished run folder)")
+    return write_report(run_dir, load_metrics(run_dir))
+
+
+DEMO_DEFAULT_OUTPUT = "runs/demo"
+
+
+def demo_recipe(output: str | None = None, overrides: list[str] | None = None) -> Recipe:
+    """The job-title demo: ESCO (shipped) taxonomy pairs, all-MiniLM-L6-v2 (shipped), before/after report."""
+    out = output
+    if out is None:  # the default folder never replaces an earlier demo: runs/demo, runs/demo-2, ...
+        out, n = DEMO_DEFAULT_OUTPUT, 1
+        while Path(out).exists() and any(Path(out).iterdir()):
+            n += 1
+            out = f"{DEMO_DEFAULT_OUTPUT}-{n}"
+    return load_recipe(None, [f"output.dir={out}", *(overrides or [])])
+
+
+def demo(output: str | None = None, overrides: list[str] | None = None, resume: bool = False,
+         overwrite: bool = False, show_progress: bool = True) -> dict:
+    return train(demo_recipe(output, overrides), resume=resume, overwrite=overwrite, show_progress=show_progress)

@@ -1,0 +1,205 @@
+"""Command line: `domaintune COMMAND`. Every command mirrors a function of domaintune.api."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from domaintune.errors import DomaintuneError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Adapt pretrained transformer encoders to your domain, with proof of what changed.")
+data_app = typer.Typer(no_args_is_help=True, help="Data preparation.")
+app.add_typer(data_app, name="data")
+console = Console(stderr=True)
+out = Console()
+
+SET_HELP = "override any recipe field, e.g. --set training.epochs=2 (repeatable)"
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if not verbose else logging.DEBUG, format="%(message)s",
+                        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)], force=True)
+    for noisy in ("sentence_transformers", "transformers", "datasets", "httpx", "huggingface_hub", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if not verbose else logging.INFO)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+@app.callback()
+def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="more logging")):
+    _setup_logging(verbose)
+
+
+def print_metrics(metrics: dict) -> None:
+    from domaintune.reporting.report import metrics_table
+
+    table = Table(title="before / after")
+    for col in ("eval", "metric", "before", "after", "delta"):
+        table.add_column(col, justify="left" if col in ("eval", "metric") else "right")
+    for ev, m, b, a, d in metrics_table(metrics):
+        style = "green" if (d or 0) > 0 else "red" if (d or 0) < 0 else ""
+        table.add_row(ev, m, "–" if b is None else f"{b:.4f}", "–" if a is None else f"{a:.4f}",
+                      "–" if d is None else f"[{style}]{d:+.4f}[/]")
+    out.print(table)
+    ret = metrics.get("retention", {})
+    if ret.get("checked"):
+        if ret["passed"]:
+            out.print(f"general ability kept: STSb test Spearman moved {-ret['stsb_test_spearman_drop_points']:+.2f} "
+                      f"points (tolerance {ret['tolerance_points']})")
+        else:
+            out.print(f"[bold red]WARNING: general ability lost: STSb test Spearman dropped "
+                      f"{ret['stsb_test_spearman_drop_points']:.2f} points (tolerance {ret['tolerance_points']})[/]")
+
+
+@app.command()
+def init(task: str = typer.Argument("similarity", help="task of the recipe"),
+         output: Path = typer.Option(Path("recipe.yaml"), "--output", "-o", help="where to write it"),
+         force: bool = typer.Option(False, help="replace an existing file")):
+    """Write a complete recipe: every default, each with a one-line comment."""
+    from domaintune import api
+
+    path = api.init(task, output, force)
+    out.print(f"wrote {path}")
+
+
+def _train_like(run, what: str):
+    try:
+        metrics = run()
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted. Continue with the same command plus --resume ({what}).[/]")
+        raise typer.Exit(130) from None
+    print_metrics(metrics)
+    return metrics
+
+
+@app.command()
+def train(recipe: Path = typer.Argument(..., help="recipe YAML"),
+          set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+          resume: bool = typer.Option(False, help="continue an interrupted run in the same output folder"),
+          overwrite: bool = typer.Option(False, help="replace an earlier run in the output folder"),
+          on_bad_rows: str | None = typer.Option(None, help="error | skip (overrides data.on_bad_rows)"),
+          output: str | None = typer.Option(None, help="run folder (overrides output.dir)")):
+    """Run a recipe: evaluate the base model, fine-tune, evaluate again, report."""
+    from domaintune import api
+
+    overrides = list(set_)
+    if on_bad_rows:
+        overrides.append(f"data.on_bad_rows={on_bad_rows}")
+    if output:
+        overrides.append(f"output.dir={output}")
+    metrics = _train_like(lambda: api.train(recipe, overrides, resume=resume, overwrite=overwrite), "train")
+    from domaintune.recipe import load_recipe
+
+    run_dir = load_recipe(recipe, overrides).output.dir
+    out.print(f"model: {run_dir}/model   report: {run_dir}/report.html")
+    return metrics
+
+
+@app.command()
+def demo(output: str | None = typer.Option(None, help="run folder (default runs/demo, never replaced)"),
+         set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+         resume: bool = typer.Option(False, help="continue an interrupted demo (needs --output)"),
+         overwrite: bool = typer.Option(False, help="replace an earlier run in --output")):
+    """The job-title demo: ESCO occupations + all-MiniLM-L6-v2, both shipped; no network needed."""
+    from domaintune import api
+
+    recipe = api.demo_recipe(output, list(set_))
+    out.print(f"domaintune demo: job titles (ESCO), base model {recipe.model.name}, run folder {recipe.output.dir}")
+    _train_like(lambda: api.train(recipe, resume=resume, overwrite=overwrite), f"--output {recipe.output.dir}")
+    out.print(f"model: {recipe.output.dir}/model   report: {recipe.output.dir}/report.html "
+              f"(also report.md, plots/, metrics.json)")
+
+
+@app.command()
+def evaluate(model: str = typer.Argument(..., help="model name, folder or hub id"),
+             pairs: Path | None = typer.Option(None, help="domain pairs file (text_a, text_b, score)"),
+             taxonomy: str | None = typer.Option(None, help="taxonomy for retrieval, e.g. builtin:esco_en"),
+             stsb: bool = typer.Option(True, help="STS benchmark dev and test"),
+             output: Path | None = typer.Option(None, help="write the results as JSON here")):
+    """Evaluate a model: STSb Spearman/Pearson, domain pairs, retrieval."""
+    from domaintune import api
+
+    results = api.evaluate(model, str(pairs) if pairs else None, taxonomy, stsb)
+    table = Table(title=f"evaluation of {model}")
+    for col in ("eval", "metric", "value"):
+        table.add_column(col)
+    for ev, ms in results.items():
+        for m, v in ms.items():
+            table.add_row(ev, m, f"{v:.4f}")
+    out.print(table)
+    if output:
+        from domaintune.utils import atomic_write_json
+
+        atomic_write_json(output, results)
+
+
+@app.command()
+def embed(model: str = typer.Argument(..., help="model name, folder or hub id"),
+          input: Path = typer.Option(..., "--input", "-i", help=".txt (one text per line) or a table"),
+          output: Path = typer.Option(..., "--output", "-o", help=".npy, .jsonl or .parquet"),
+          column: str = typer.Option("text", help="text column of a table input")):
+    """Embed texts from a file."""
+    from domaintune import api
+
+    emb = api.embed(model, input=input, column=column, output=output)
+    out.print(f"wrote {emb.shape[0]} embeddings of dimension {emb.shape[1]} to {output}")
+
+
+@app.command()
+def similarity(model: str = typer.Argument(..., help="model name, folder or hub id"),
+               a: str = typer.Argument(...), b: str = typer.Argument(...)):
+    """Cosine similarity of two texts."""
+    from domaintune import api
+
+    out.print(f"{api.similarity(model, a, b):.4f}")
+
+
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="a finished run folder")):
+    """Rewrite report.md, report.html and plots of a run from its metrics.json."""
+    from domaintune import api
+
+    paths = api.report(run_dir)
+    out.print(f"wrote {paths['markdown']} and {paths['html']}")
+    print_metrics(json.loads((run_dir / "metrics.json").read_text()))
+
+
+@data_app.command("pairs-from-taxonomy")
+def pairs_from_taxonomy(taxonomy: str = typer.Argument(..., help="taxonomy table or builtin:esco_en|de|es"),
+                        output: Path = typer.Option(..., "--output", "-o", help="folder for train/validation/test"),
+                        set_: list[str] = typer.Option([], "--set", help="override taxonomy fields, e.g. "
+                                                       "--set pairs_per_concept=8 --set id_column=conceptUri"),
+                        overwrite: bool = typer.Option(False, help="replace pair files already in --output")):
+    """Graded pairs from a taxonomy, split by concept (no test concept in training)."""
+    from domaintune.data.taxonomy import build_pairs
+    from domaintune.recipe import load_recipe
+
+    recipe = load_recipe(None, [f"data.taxonomy.path={taxonomy}", *(f"data.taxonomy.{s}" for s in set_)])
+    if (output / "train.csv").exists() and not overwrite:
+        raise DomaintuneError(f"{output}: already holds pair files; pass --overwrite to replace them")
+    stats = build_pairs(recipe.data.taxonomy, output)
+    out.print(f"wrote {output}: concepts {stats['concepts']}, pairs {stats['pairs']}")
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=True)
+    except DomaintuneError as e:
+        console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

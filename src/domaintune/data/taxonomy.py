@@ -1,0 +1,194 @@
+"""Graded similarity pairs from a taxonomy (concepts with labels and a hierarchical code such as ISCO-08).
+
+Two labels of the same concept score high; concepts sharing a long code prefix (the same leaf group)
+score mid; a shorter prefix (a higher group) lower; different top-level groups low. Concepts are split
+into train / validation / test *before* any pair is made, so no test concept leaks into training.
+
+Pairs are generated as a stream: the memory held is the concept index plus the set of pairs already
+written (for de-duplication), so it grows with the output, never with the square of the input.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import random
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from domaintune.data.resources import resolve_builtin
+from domaintune.data.tables import read_table
+from domaintune.errors import DomaintuneError
+from domaintune.recipe import TaxonomyConfig
+
+
+def _stable_key(a: str, b: str) -> int:
+    """Order-free 64-bit key of a pair; stable across processes (unlike hash()), so runs repeat exactly."""
+    lo, hi = (a, b) if a < b else (b, a)
+    return int.from_bytes(hashlib.blake2b(f"{lo}\x00{hi}".encode(), digest_size=8).digest(), "little")
+
+
+@dataclass(frozen=True)
+class Concept:
+    id: str
+    preferred: str
+    alternatives: tuple[str, ...]
+    code: str
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return (self.preferred, *self.alternatives)
+
+
+def load_taxonomy(cfg: TaxonomyConfig) -> list[Concept]:
+    path = resolve_builtin(cfg.path)
+    df = read_table(path)
+    cols = [cfg.id_column, cfg.preferred_column, cfg.alternatives_column, cfg.code_column]
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise DomaintuneError(f"{path}: missing taxonomy column(s) {missing}; found {list(df.columns)}")
+    concepts, seen = [], set()
+    for i, row in enumerate(df[cols].itertuples(index=False), start=1):
+        cid, pref, alts, code = (str(v).strip() for v in row)
+        if not cid or not pref:
+            raise DomaintuneError(f"{path}: row {i}: empty {'id' if not cid else 'preferred label'}")
+        if cid in seen:
+            raise DomaintuneError(f"{path}: row {i}: concept id {cid!r} appears twice")
+        seen.add(cid)
+        sep = cfg.alternatives_separator
+        alt = tuple(dict.fromkeys(a.strip() for a in alts.split(sep) if a.strip() and a.strip() != pref))
+        concepts.append(Concept(cid, pref, alt, code))
+    return concepts
+
+
+def split_concepts(concepts: list[Concept], validation_fraction: float, test_fraction: float,
+                   seed: int) -> dict[str, list[Concept]]:
+    """Split by concept (not by pair), seeded."""
+    order = list(range(len(concepts)))
+    random.Random(seed).shuffle(order)
+    n_test = int(round(len(concepts) * test_fraction))
+    n_val = int(round(len(concepts) * validation_fraction))
+    pick = lambda idx: [concepts[i] for i in sorted(idx)]  # noqa: E731
+    return {
+        "test": pick(order[:n_test]),
+        "validation": pick(order[n_test:n_test + n_val]),
+        "train": pick(order[n_test + n_val:]),
+    }
+
+
+def iter_pairs(concepts: list[Concept], cfg: TaxonomyConfig, seed: int) -> Iterator[tuple[str, str, float]]:
+    """Yield (text_a, text_b, score), balanced across levels, de-duplicated, streaming."""
+    rng = random.Random(seed)
+    levels = sorted(cfg.levels, key=lambda lv: -lv[0])  # most specific prefix first
+    groups = [defaultdict(list) for _ in levels]
+    top = defaultdict(list)
+    for idx, c in enumerate(concepts):
+        for g, (prefix, _) in zip(groups, levels, strict=True):
+            g[c.code[:prefix]].append(idx)
+        top[c.code[:1]].append(idx)
+    seen: set[int] = set()
+    k = cfg.pairs_per_concept
+
+    def emit(a: str, b: str, score: float):
+        if a == b:
+            return None
+        key = _stable_key(a, b)
+        if key in seen:
+            return None
+        seen.add(key)
+        return (a, b, score) if rng.random() < 0.5 else (b, a, score)
+
+    order = list(range(len(concepts)))
+    rng.shuffle(order)
+    for idx in order:
+        c = concepts[idx]
+        # same concept: preferred-alternative first, then alternative-alternative
+        if c.alternatives:
+            alts = list(c.alternatives)
+            rng.shuffle(alts)
+            cands = [(c.preferred, a) for a in alts[:k]]
+            if len(alts) > 1 and len(cands) < k:
+                more = [(alts[i], alts[j]) for i in range(len(alts)) for j in range(i + 1, len(alts))]
+                cands += more[: k - len(cands)]
+            for a, b in cands:
+                row = emit(a, b, cfg.same_concept_score)
+                if row:
+                    yield row
+        # each level: partners share exactly this prefix (not the more specific one above it)
+        for li, (prefix, score) in enumerate(levels):
+            members = groups[li][c.code[:prefix]]
+            closer = levels[li - 1][0] if li > 0 else None
+            for _ in range(k):
+                for _try in range(8):  # rejection sampling: O(k) per concept, no candidate lists built
+                    j = members[rng.randrange(len(members))]
+                    if j != idx and (closer is None or concepts[j].code[:closer] != c.code[:closer]):
+                        row = emit(rng.choice(c.labels), rng.choice(concepts[j].labels), score)
+                        if row:
+                            yield row
+                        break
+        # different top-level group
+        for _ in range(k):
+            for _try in range(8):
+                j = rng.randrange(len(concepts))
+                if concepts[j].code[:1] != c.code[:1]:
+                    row = emit(rng.choice(c.labels), rng.choice(concepts[j].labels), cfg.different_top_score)
+                    if row:
+                        yield row
+                    break
+
+
+def write_pairs_csv(path: Path, rows: Iterator[tuple[str, str, float]]) -> int:
+    """Stream rows to a CSV (atomically: a .tmp file renamed at the end). Returns the row count."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    n = 0
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["text_a", "text_b", "score"])
+        for row in rows:
+            w.writerow(row)
+            n += 1
+    tmp.replace(path)
+    return n
+
+
+def build_pairs(cfg: TaxonomyConfig, out_dir: Path) -> dict:
+    """Split the taxonomy by concept and write train/validation/test pair files plus the split itself."""
+    concepts = load_taxonomy(cfg)
+    if len(concepts) < 10:
+        raise DomaintuneError(f"{cfg.path}: only {len(concepts)} concepts; need at least 10 to split")
+    splits = split_concepts(concepts, cfg.validation_fraction, cfg.test_fraction, cfg.seed)
+    out_dir = Path(out_dir)
+    counts = {}
+    for offset, (name, cs) in enumerate(splits.items()):
+        if cs:
+            counts[name] = write_pairs_csv(out_dir / f"{name}.csv", iter_pairs(cs, cfg, cfg.seed + offset))
+    split_rows = ((c.id, name) for name, cs in splits.items() for c in cs)
+    tmp = out_dir / ".concept_split.csv.tmp"
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["concept_id", "split"])
+        w.writerows(split_rows)
+    tmp.replace(out_dir / "concept_split.csv")
+    return {"pairs": counts, "concepts": {k: len(v) for k, v in splits.items()}}
+
+
+def retrieval_task(cfg: TaxonomyConfig, max_queries: int, seed: int):
+    """Held-out retrieval: an alternative label of a test concept as the query, its preferred label as
+    the answer, searched among the preferred labels of *all* concepts.
+
+    Returns (queries {qid: text}, corpus {cid: text}, relevant {qid: {cid}}).
+    """
+    concepts = load_taxonomy(cfg)
+    test = split_concepts(concepts, cfg.validation_fraction, cfg.test_fraction, cfg.seed)["test"]
+    corpus = {c.id: c.preferred for c in concepts}
+    pairs = [(c.id, a) for c in test for a in c.alternatives]
+    rng = random.Random(seed)
+    if len(pairs) > max_queries:
+        pairs = rng.sample(pairs, max_queries)
+    queries = {f"q{i}": text for i, (_, text) in enumerate(pairs)}
+    relevant = {f"q{i}": {cid} for i, (cid, _) in enumerate(pairs)}
+    return queries, corpus, relevant

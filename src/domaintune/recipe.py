@@ -1,0 +1,253 @@
+"""The recipe: one YAML file that describes a whole job.
+
+The pydantic models below are the single source of truth: validation, defaults, the comments that
+`domaintune init` writes, and command-line overrides (`--set training.epochs=2`) all come from them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from domaintune.errors import DomaintuneError
+
+DEFAULT_PROBES = [
+    "Data Scientist",
+    "Data Analyst",
+    "Data Engineer",
+    "Nurse Practitioner",
+    "Registered Nurse",
+    "Medical Assistant",
+    "Social Media Manager",
+    "Marketing Strategist",
+    "Product Marketing Manager",
+]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(Section):
+    name: str = Field("all-MiniLM-L6-v2", description="base encoder: a name, a local folder or a hub id")
+    max_seq_length: int = Field(128, ge=8, description="longer texts are truncated to this many tokens")
+    pooling: Literal["mean", "cls", "max"] = Field(
+        "mean", description="pooling for plain transformers encoders (sentence-transformers keep theirs)"
+    )
+    freeze_embeddings: bool = Field(False, description="keep the token embedding matrix fixed")
+    freeze_layers: int = Field(0, ge=0, description="keep the lowest k transformer layers fixed")
+
+
+class ColumnsConfig(Section):
+    text_a: str = Field("text_a", description="column holding the first text")
+    text_b: str = Field("text_b", description="column holding the second text")
+    score: str = Field("score", description="column holding the similarity score")
+
+
+class TaxonomyConfig(Section):
+    path: str = Field("builtin:esco_en", description="taxonomy table, or builtin:esco_en / esco_de / esco_es")
+    id_column: str = Field("concept_id", description="column with the concept id")
+    preferred_column: str = Field("preferred_label", description="column with the preferred label")
+    alternatives_column: str = Field("alt_labels", description="column with alternative labels")
+    alternatives_separator: str = Field("\n", description="separator between alternative labels in a cell")
+    code_column: str = Field("isco_group", description="column with the hierarchical code (e.g. ISCO-08)")
+    same_concept_score: float = Field(1.0, description="score of two labels of the same concept")
+    levels: list[tuple[int, float]] = Field(
+        [(4, 0.7), (2, 0.4), (1, 0.2)],
+        description="[code prefix length, score]: concepts sharing that prefix, most specific first",
+    )
+    different_top_score: float = Field(0.0, description="score of concepts in different top-level groups")
+    pairs_per_concept: int = Field(4, ge=1, description="pairs sampled per concept and per level")
+    validation_fraction: float = Field(0.1, ge=0, lt=1, description="share of concepts held out for validation")
+    test_fraction: float = Field(0.2, ge=0, lt=1, description="share of concepts held out for test/retrieval")
+    seed: int = Field(13, description="seed of the concept split and the pair sampling")
+
+
+class DataConfig(Section):
+    train: str | None = Field(None, description="training pairs file (csv/tsv/jsonl/parquet/datasets folder)")
+    validation: str | None = Field(None, description="validation pairs file; null = split off the training file")
+    test: str | None = Field(None, description="domain test pairs file (optional)")
+    columns: ColumnsConfig = Field(default_factory=ColumnsConfig, description="column mapping")
+    score_range: Literal["auto", "0-1", "0-5", "-1-1"] = Field(
+        "auto", description="range of the raw scores, normalised to 0-1; auto infers it"
+    )
+    validation_fraction: float = Field(0.1, ge=0, lt=1, description="share split off for validation")
+    split_seed: int = Field(13, description="seed of that validation split")
+    on_bad_rows: Literal["error", "skip"] = Field(
+        "error", description="bad rows: stop with an error, or skip and report"
+    )
+    taxonomy: TaxonomyConfig | None = Field(
+        default_factory=TaxonomyConfig,
+        description="build graded pairs from a taxonomy (used when train is null); null to disable",
+    )
+    max_train_pairs: int | None = Field(
+        None, description="cap on training pairs, sampled with split_seed (null = all)"
+    )
+    max_validation_pairs: int | None = Field(
+        1000, description="cap on validation pairs: validation runs every eval_steps (null = all)"
+    )
+
+
+class EarlyStoppingConfig(Section):
+    patience: int = Field(0, ge=0, description="evaluations without improvement before stopping; 0 = off")
+    min_delta: float = Field(0.0, ge=0, description="smallest change that counts as an improvement")
+
+
+class TrainingConfig(Section):
+    loss: Literal["cosine_mse", "angular_mse", "cosent", "angle", "in_batch_negatives"] = Field(
+        "cosent", description="cosine_mse | angular_mse | cosent | angle | in_batch_negatives"
+    )
+    epochs: float = Field(1.0, gt=0, description="passes over the training pairs")
+    max_steps: int = Field(-1, description="stop after this many optimiser steps (-1 = use epochs)")
+    batch_size: int = Field(32, ge=1, description="pairs per step and device")
+    gradient_accumulation_steps: int = Field(1, ge=1, description="steps accumulated per optimiser update")
+    learning_rate: float = Field(2e-5, gt=0, description="peak AdamW learning rate")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay")
+    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="share of steps spent warming up linearly")
+    scheduler: Literal["linear", "cosine", "constant_with_warmup"] = Field(
+        "linear", description="decay after warm-up"
+    )
+    positive_min_score: float = Field(
+        0.8, ge=0, le=1, description="in_batch_negatives trains on pairs scoring at least this (0-1 scale)"
+    )
+    max_grad_norm: float = Field(1.0, ge=0, description="gradient clipping norm (0 = off)")
+    eval_steps: int = Field(100, ge=1, description="validate (and checkpoint) every N optimiser steps")
+    save_total_limit: int = Field(2, ge=1, description="checkpoints kept besides the best one")
+    group_by_length: bool = Field(True, description="batch pairs of similar length: far less padding")
+    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig, description="early stopping")
+    seed: int = Field(42, description="one seed for python, numpy and torch")
+    tensorboard: bool = Field(True, description="write TensorBoard logs to RUN/tensorboard")
+
+
+class EvaluationConfig(Section):
+    stsb: bool = Field(True, description="STS benchmark dev and test (shipped), Pearson and Spearman")
+    retrieval: bool = Field(True, description="held-out concepts: alternative label -> preferred label")
+    retrieval_max_queries: int = Field(2000, ge=1, description="cap on retrieval queries (sampled, seeded)")
+    retention_tolerance: float = Field(
+        1.0, ge=0, description="warn when STSb test Spearman drops by more than this many points"
+    )
+    batch_size: int = Field(64, ge=1, description="batch size when encoding for evaluation")
+    probes: list[str] = Field(DEFAULT_PROBES, description="texts shown in the similarity heat-maps")
+
+
+class OutputConfig(Section):
+    dir: str = Field("runs/similarity", description="run folder: model, checkpoints, metrics, report")
+
+
+class Recipe(Section):
+    task: Literal["similarity"] = Field("similarity", description="what to train")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="the encoder")
+    data: DataConfig = Field(default_factory=DataConfig, description="the data")
+    training: TrainingConfig = Field(default_factory=TrainingConfig, description="the optimisation")
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig, description="before/after evaluation")
+    output: OutputConfig = Field(default_factory=OutputConfig, description="where results go")
+
+    def hash(self) -> str:
+        """A short, stable hash of the resolved recipe (output folder excluded)."""
+        data = self.model_dump(mode="json")
+        data.pop("output", None)
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    problems = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"])
+        if e["type"] == "extra_forbidden":
+            problems.append(f"unknown key '{key}'")
+        else:
+            problems.append(f"'{key}': {e['msg']} (got {e.get('input')!r})")
+    return f"{source}: invalid recipe: " + "; ".join(problems)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """'training.epochs=2' -> (['training', 'epochs'], 2). The value is parsed as YAML."""
+    if "=" not in text:
+        raise DomaintuneError(f"override '{text}': expected KEY=VALUE, e.g. training.epochs=2")
+    key, value = text.split("=", 1)
+    try:
+        parsed = yaml.safe_load(value) if value != "" else ""
+    except yaml.YAMLError:
+        parsed = value
+    return key.strip().split("."), parsed
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = data
+        for k in keys[:-1]:
+            if node.get(k) is None:
+                node[k] = {}
+            node = node[k]
+            if not isinstance(node, dict):
+                raise DomaintuneError(f"override '{text}': '{k}' is not a section")
+        node[keys[-1]] = value
+    return data
+
+
+def load_recipe(path: str | Path | None = None, overrides: list[str] | None = None) -> Recipe:
+    """Read a YAML recipe (or start from defaults when path is None) and apply KEY=VALUE overrides."""
+    source = str(path) if path else "<defaults>"
+    data: dict = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise DomaintuneError(f"{p}: recipe file not found")
+        try:
+            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError as e:
+            raise DomaintuneError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        except yaml.YAMLError as e:
+            raise DomaintuneError(f"{p}: not valid YAML: {e}".replace("\n", " ")) from None
+        if not isinstance(data, dict):
+            raise DomaintuneError(f"{p}: a recipe is a mapping of sections (task, model, data, ...)")
+    data = apply_overrides(data, overrides or [])
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as e:
+        raise DomaintuneError(_format_validation_error(e, source)) from None
+
+
+def save_recipe(recipe: Recipe, path: Path) -> None:
+    from domaintune.utils import atomic_write_text
+
+    atomic_write_text(path, recipe_to_yaml(recipe, comments=True))
+
+
+def _yaml_scalar(value: Any) -> str:
+    if isinstance(value, str) and ("\n" in value or "\t" in value):
+        return json.dumps(value)  # a JSON string is a valid YAML double-quoted scalar
+    return yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10_000).strip().removesuffix(
+        "\n..."
+    ).strip()
+
+
+def _emit(model: BaseModel, indent: int, lines: list[str], comments: bool) -> None:
+    pad = "  " * indent
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        comment = f"  # {field.description}" if comments and field.description else ""
+        if isinstance(value, BaseModel):
+            lines.append(f"{pad}{name}:{comment}")
+            _emit(value, indent + 1, lines, comments)
+        elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            lines.append(f"{pad}{name}:{comment}")
+            for v in value:
+                lines.append(f"{pad}  - {_yaml_scalar(v)}")
+        else:
+            if isinstance(value, list):
+                value = [list(v) if isinstance(v, tuple) else v for v in value]
+            lines.append(f"{pad}{name}: {_yaml_scalar(value)}{comment}")
+
+
+def recipe_to_yaml(recipe: Recipe, comments: bool = True) -> str:
+    """Every field, with its value and (optionally) a one-line comment: what `domaintune init` writes."""
+    lines = ["# domaintune recipe: every default is shown; change what you need, delete nothing you keep."]
+    _emit(recipe, 0, lines, comments)
+    return "\n".join(lines) + "\n"

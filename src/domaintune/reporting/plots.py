@@ -1,0 +1,60 @@
+"""Plots as PNG files (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from domaintune.utils import atomic_write_bytes  # noqa: E402
+
+
+def _save(fig, path: Path) -> Path:
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def heatmaps(probes: list[str], before: np.ndarray, after: np.ndarray, path: Path) -> Path:
+    """Side-by-side similarity heat-maps of the probe texts, before and after training."""
+    n = len(probes)
+    size = max(5.0, 0.55 * n + 2)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1, size))
+    for ax, mat, title in ((axes[0], before, "before"), (axes[1], after, "after")):
+        im = ax.imshow(mat, vmin=0, vmax=1, cmap="YlOrRd")
+        ax.set_xticks(range(n), probes, rotation=90)
+        ax.set_yticks(range(n), probes)
+        ax.set_title(f"cosine similarity, {title}")
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, f"{mat[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if mat[i, j] > 0.7 else "black")
+    fig.colorbar(im, ax=axes, shrink=0.7)
+    return _save(fig, path)
+
+
+def learning_curves(log_history: list[dict], metric_key: str, path: Path) -> Path | None:
+    """Training loss and the validation metric against the optimiser step."""
+    loss = [(h["step"], h["loss"]) for h in log_history if "loss" in h and "step" in h]
+    val = [(h["step"], h[metric_key]) for h in log_history if metric_key in h]
+    if not loss and not val:
+        return None
+    fig, ax1 = plt.subplots(figsize=(7, 4))
+    if loss:
+        ax1.plot(*zip(*loss, strict=True), color="tab:blue", label="training loss")
+    ax1.set_xlabel("step")
+    ax1.set_ylabel("training loss", color="tab:blue")
+    if val:
+        ax2 = ax1.twinx()
+        ax2.plot(*zip(*val, strict=True), "o-", color="tab:red", label="validation spearman")
+        ax2.set_ylabel("validation spearman", color="tab:red")
+    ax1.set_title("learning curves")
+    return _save(fig, path)

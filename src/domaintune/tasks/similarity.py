@@ -1,0 +1,203 @@
+"""The similarity task, top to bottom: data -> model -> evaluate before -> train -> evaluate after ->
+save the model -> report. Each step is a few lines calling the module that owns it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from domaintune.data.pairs import load_pairs, split_validation
+from domaintune.data.taxonomy import build_pairs, retrieval_task
+from domaintune.errors import DomaintuneError
+from domaintune.evaluation import build_suite, run_suite
+from domaintune.models import freeze, load_sentence_model
+from domaintune.recipe import Recipe, recipe_to_yaml, save_recipe
+from domaintune.reporting import plots
+from domaintune.reporting.report import deltas, model_card, retention_check, write_html, write_markdown
+from domaintune.utils import (
+    atomic_write_json,
+    atomic_write_text,
+    package_versions,
+    save_folder_atomically,
+    set_seed,
+)
+
+log = logging.getLogger("domaintune")
+
+RUN_MARKERS = ("recipe.yaml", "metrics.json", "checkpoints", "model")
+
+
+def prepare_run_dir(recipe: Recipe, resume: bool, overwrite: bool) -> Path:
+    """Never lose an earlier run: an occupied folder is refused unless --resume or --overwrite."""
+    run_dir = Path(recipe.output.dir)
+    occupied = run_dir.exists() and any((run_dir / m).exists() for m in RUN_MARKERS)
+    if occupied and not (resume or overwrite):
+        raise DomaintuneError(
+            f"{run_dir}: already holds a run; pass --resume to continue it, --overwrite to replace it, "
+            "or choose another output.dir"
+        )
+    if occupied and resume:
+        saved = run_dir / "recipe.yaml"
+        if saved.exists():
+            from domaintune.recipe import load_recipe
+
+            old = load_recipe(saved)
+            if old.hash() != recipe.hash():
+                raise DomaintuneError(
+                    f"{run_dir}: --resume with a recipe that differs from the one this run started with "
+                    f"({saved}); resume with that recipe, or start a new output.dir"
+                )
+    if occupied and overwrite and not resume:
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def load_data(recipe: Recipe, run_dir: Path):
+    """Returns (train, validation, domain test or None, retrieval task or None, description)."""
+    d = recipe.data
+    cols = d.columns
+    read = lambda p: load_pairs(p, cols.text_a, cols.text_b, cols.score, d.score_range, d.on_bad_rows)[0]  # noqa: E731
+    retrieval = None
+    if d.train is None:
+        if d.taxonomy is None:
+            raise DomaintuneError("recipe: set data.train (a pairs file) or data.taxonomy (to generate pairs)")
+        data_dir = run_dir / "data"
+        if not (data_dir / "train.csv").exists():
+            stats = build_pairs(d.taxonomy, data_dir)
+            log.info("pairs from taxonomy %s: %s", d.taxonomy.path, stats)
+        train, val = read(data_dir / "train.csv"), read(data_dir / "validation.csv")
+        test = read(data_dir / "test.csv") if (data_dir / "test.csv").exists() else None
+        if recipe.evaluation.retrieval:
+            retrieval = retrieval_task(d.taxonomy, recipe.evaluation.retrieval_max_queries, recipe.training.seed)
+        source = f"graded pairs from taxonomy {d.taxonomy.path}, split by concept"
+    else:
+        train = read(d.train)
+        if d.validation:
+            val = read(d.validation)
+        else:
+            train, val = split_validation(train, d.validation_fraction, d.split_seed)
+        test = read(d.test) if d.test else None
+        source = f"pairs from {d.train}"
+    if d.max_train_pairs and len(train) > d.max_train_pairs:
+        train = train.sample(n=d.max_train_pairs, random_state=d.split_seed).reset_index(drop=True)
+    if d.max_validation_pairs and len(val) > d.max_validation_pairs:
+        val = val.sample(n=d.max_validation_pairs, random_state=d.split_seed).reset_index(drop=True)
+    if len(val) == 0:
+        raise DomaintuneError("no validation pairs: set data.validation or data.validation_fraction > 0")
+    return train, val, test, retrieval, source
+
+
+def probe_matrix(model, probes: list[str]) -> np.ndarray:
+    emb = model.encode(probes, normalize_embeddings=True, convert_to_numpy=True)
+    return np.clip(emb @ emb.T, -1, 1)
+
+
+def run(recipe: Recipe, resume: bool = False, overwrite: bool = False, show_progress: bool = True) -> dict:
+    timings: dict[str, float] = {}
+    t_all = time.perf_counter()
+    run_dir = prepare_run_dir(recipe, resume, overwrite)
+    set_seed(recipe.training.seed)
+
+    # 1. data (read and validated before anything else is written: a bad file leaves no half run behind)
+    t = time.perf_counter()
+    train_df, val_df, test_df, retrieval, source = load_data(recipe, run_dir)
+    timings["data"] = round(time.perf_counter() - t, 2)
+    save_recipe(recipe, run_dir / "recipe.yaml")
+    log.info("data: %d train, %d validation, %s test pairs", len(train_df), len(val_df),
+             len(test_df) if test_df is not None else 0)
+
+    # 2. model (shared weights for both texts of a pair: one SentenceTransformer)
+    model = load_sentence_model(recipe.model.name, recipe.model.max_seq_length, recipe.model.pooling)
+    params = freeze(model, recipe.model.freeze_embeddings, recipe.model.freeze_layers)
+
+    # 3. evaluate before (cached in the run folder, so a resumed run does not pay for it twice)
+    suite = build_suite(recipe, test_df, retrieval)
+    before_file = run_dir / "before.json"
+    if before_file.exists():
+        cached = json.loads(before_file.read_text())
+        before, timings["evaluate_before"] = cached["metrics"], cached["seconds"]
+        probes_before = np.array(cached["probes"])
+    else:
+        t = time.perf_counter()
+        before, _ = run_suite(model, suite, "before")
+        probes_before = probe_matrix(model, recipe.evaluation.probes)
+        timings["evaluate_before"] = round(time.perf_counter() - t, 2)
+        atomic_write_json(before_file, {"metrics": before, "seconds": timings["evaluate_before"],
+                                        "probes": probes_before.tolist()})
+
+    # 4. train (the best checkpoint by validation Spearman is loaded at the end)
+    from domaintune.training.trainer import VALIDATION_METRIC, train_pairs
+
+    set_seed(recipe.training.seed)
+    train_stats = train_pairs(model, train_df, val_df, recipe, run_dir, resume=resume, show_progress=show_progress)
+    timings["train"] = train_stats["seconds"]
+
+    # 5. evaluate after, by the same evaluators
+    t = time.perf_counter()
+    after, _ = run_suite(model, suite, "after")
+    probes_after = probe_matrix(model, recipe.evaluation.probes)
+    timings["evaluate_after"] = round(time.perf_counter() - t, 2)
+
+    metrics = {
+        "task": "similarity",
+        "before": before,
+        "after": after,
+        "delta": deltas(before, after),
+        "retention": retention_check(before, after, recipe.evaluation.retention_tolerance),
+        "run": {"base_model": recipe.model.name, "loss": recipe.training.loss, "data": source,
+                "train_pairs": len(train_df), "validation_pairs": len(val_df),
+                "test_pairs": 0 if test_df is None else len(test_df),
+                "retrieval_queries": 0 if retrieval is None else len(retrieval[0]),
+                "retrieval_corpus": 0 if retrieval is None else len(retrieval[1]),
+                "parameters": params},
+        "training": {k: v for k, v in train_stats.items() if k != "log_history"},
+        "probes": {"texts": recipe.evaluation.probes, "before": probes_before.round(4).tolist(),
+                   "after": probes_after.round(4).tolist()},
+        "timings": timings,
+        "versions": package_versions(),
+        "recipe_hash": recipe.hash(),
+    }
+    if not metrics["retention"].get("passed", True):
+        log.warning("general ability LOST: STSb test Spearman dropped %.2f points (tolerance %.2f)",
+                    metrics["retention"]["stsb_test_spearman_drop_points"], recipe.evaluation.retention_tolerance)
+
+    # 6. save the tuned model: a plain sentence-transformers folder with a model card, swapped in atomically
+    t = time.perf_counter()
+    card = model_card(metrics, recipe_to_yaml(recipe, comments=False))
+
+    def write_model(folder: Path) -> None:
+        model.save_pretrained(str(folder))
+        atomic_write_text(folder / "README.md", card)
+
+    save_folder_atomically(run_dir / "model", write_model)
+    timings["save"] = round(time.perf_counter() - t, 2)
+    timings["total"] = round(time.perf_counter() - t_all, 2)
+
+    # 7. report
+    atomic_write_json(run_dir / "log_history.json", train_stats["log_history"])
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    write_report(run_dir, metrics, train_stats["log_history"], VALIDATION_METRIC)
+    return metrics
+
+
+def write_report(run_dir: Path, metrics: dict, log_history: list[dict] | None = None,
+                 metric_key: str = "eval_validation_spearman_cosine") -> dict[str, Path]:
+    run_dir = Path(run_dir)
+    if log_history is None:
+        hist = run_dir / "log_history.json"
+        log_history = json.loads(hist.read_text()) if hist.exists() else []
+    made = {}
+    pr = metrics.get("probes")
+    if pr:
+        plots.heatmaps(pr["texts"], np.array(pr["before"]), np.array(pr["after"]), run_dir / "plots" / "heatmaps.png")
+        made["Similarity heat-maps of the probe texts"] = "plots/heatmaps.png"
+    if plots.learning_curves(log_history, metric_key, run_dir / "plots" / "learning_curves.png"):
+        made["Learning curves"] = "plots/learning_curves.png"
+    return {"markdown": write_markdown(run_dir, metrics, made), "html": write_html(run_dir, metrics, made)}

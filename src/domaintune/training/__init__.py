@@ -1,0 +1,1 @@
+"""Training mechanics shared by every task: batching, callbacks, the trainer set-up."""

@@ -1,0 +1,52 @@
+"""Length-grouped batches: pairs of similar token length share a batch, so little compute goes to padding.
+
+sentence-transformers has no length-grouping sampler, and transformers' `group_by_length` is bypassed by
+its trainer's own batch samplers, so this one plugs into `SentenceTransformerTrainingArguments.batch_sampler`.
+Like transformers' LengthGroupedSampler: shuffle, cut into mega-batches of `mega_batch_factor` batches,
+sort each mega-batch by length, cut into batches, shuffle the batches. Randomness comes from
+(seed, epoch) alone, so a resumed run sees exactly the batches an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import torch
+from sentence_transformers.base.sampler import DefaultBatchSampler
+
+
+class LengthGroupedBatchSampler(DefaultBatchSampler):
+    def __init__(self, dataset, batch_size: int, drop_last: bool, valid_label_columns=None, generator=None,
+                 seed: int = 0, lengths: list[int] | None = None, mega_batch_factor: int = 50):
+        super().__init__(dataset, batch_size=batch_size, drop_last=drop_last,
+                         valid_label_columns=valid_label_columns, generator=generator, seed=seed)
+        if lengths is None or len(lengths) != len(dataset):
+            raise ValueError("LengthGroupedBatchSampler needs one length per row")
+        self.lengths = torch.as_tensor(lengths)
+        self.n = len(dataset)
+        self.mega = batch_size * mega_batch_factor
+
+    def _batches(self) -> list[list[int]]:
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        perm = torch.randperm(self.n, generator=g)
+        batches = []
+        for start in range(0, self.n, self.mega):
+            chunk = perm[start:start + self.mega]
+            chunk = chunk[torch.argsort(self.lengths[chunk], descending=True, stable=True)]
+            for b in range(0, len(chunk), self.batch_size):
+                batches.append(chunk[b:b + self.batch_size].tolist())
+        if self.drop_last:
+            batches = [b for b in batches if len(b) == self.batch_size]
+        order = torch.randperm(len(batches), generator=g).tolist()
+        return [batches[i] for i in order]
+
+    def __iter__(self):
+        yield from self._batches()
+
+    def __len__(self) -> int:
+        return len(self._batches())
+
+
+def pair_lengths(tokenizer, text_a: list[str], text_b: list[str], max_length: int) -> list[int]:
+    """Token length a pair is padded to when both texts share one forward pass: the longer of the two."""
+    la = [len(x) for x in tokenizer(text_a, truncation=True, max_length=max_length)["input_ids"]]
+    lb = [len(x) for x in tokenizer(text_b, truncation=True, max_length=max_length)["input_ids"]]
+    return [max(a, b) for a, b in zip(la, lb, strict=True)]

@@ -1,0 +1,66 @@
+"""Shared fixtures: a tiny random BERT built on the fly (no download), small data files."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _corpus() -> list[str]:
+    import pandas as pd
+
+    from domaintune.data.resources import load_stsb, resource_path
+
+    esco = pd.read_csv(resource_path("esco_occupations_en.csv.gz"), dtype=str, keep_default_na=False)
+    texts = esco.preferred_label.tolist() + [a for cell in esco.alt_labels[:500] for a in cell.split("\n") if a]
+    stsb = load_stsb("dev")
+    return texts + stsb.text_a.tolist()[:500]
+
+
+def build_tiny_bert(folder, hidden: int = 32, layers: int = 2, vocab_size: int = 1500):
+    """A 2-layer BERT with random weights and a WordPiece vocabulary trained right here."""
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size,
+                                        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    tok.train_from_iterator(_corpus(), trainer)
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                   sep_token="[SEP]", mask_token="[MASK]", model_max_length=64)
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=hidden, num_hidden_layers=layers,
+                     num_attention_heads=2, intermediate_size=hidden * 2, max_position_embeddings=128)
+    BertModel(cfg).save_pretrained(str(folder))
+    fast.save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory):
+    """Path to a plain transformers encoder folder (no sentence-transformers files)."""
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_taxonomy(tmp_path_factory):
+    """A 120-concept slice of the shipped ESCO extract, covering several ISCO groups."""
+    import pandas as pd
+
+    from domaintune.data.resources import resource_path
+
+    df = pd.read_csv(resource_path("esco_occupations_en.csv.gz"), dtype=str, keep_default_na=False)
+    df = df[df.alt_labels != ""].sample(n=120, random_state=0)
+    path = tmp_path_factory.mktemp("tax") / "taxonomy.csv"
+    df.to_csv(path, index=False)
+    return path

@@ -1,0 +1,86 @@
+import tracemalloc
+
+import pandas as pd
+
+from domaintune.data.taxonomy import (
+    Concept,
+    build_pairs,
+    iter_pairs,
+    load_taxonomy,
+    retrieval_task,
+    split_concepts,
+)
+from domaintune.recipe import TaxonomyConfig
+
+
+def test_split_by_concept_no_leak(tmp_path, tiny_taxonomy):
+    cfg = TaxonomyConfig(path=str(tiny_taxonomy), pairs_per_concept=3)
+    stats = build_pairs(cfg, tmp_path)
+    assert set(stats["pairs"]) == {"train", "validation", "test"}
+    concepts = {c.id: c for c in load_taxonomy(cfg)}
+    split = pd.read_csv(tmp_path / "concept_split.csv", dtype=str)
+    labels = {name: {lab for cid in split[split.split == name].concept_id for lab in concepts[cid].labels}
+              for name in ("train", "validation", "test")}
+    train = pd.read_csv(tmp_path / "train.csv", dtype={"text_a": str, "text_b": str})
+    train_texts = set(train.text_a) | set(train.text_b)
+    only_test = labels["test"] - labels["train"] - labels["validation"]
+    assert only_test and not (train_texts & only_test)
+
+
+def test_levels_are_exact_and_balanced():
+    concepts = [Concept(f"c{i}", f"label {i}", (f"alt {i} a", f"alt {i} b"), code)
+                for i, code in enumerate(["1111", "1122", "1211", "1222", "2111", "2122", "2211", "2222"] * 10)]
+    cfg = TaxonomyConfig(levels=[(4, 0.7), (2, 0.4)], pairs_per_concept=2)
+    code = {lab: c.code for c in concepts for lab in c.labels}
+    owner = {lab: c.id for c in concepts for lab in c.labels}
+    rows = list(iter_pairs(concepts, cfg, seed=0))
+    seen = set()
+    for a, b, s in rows:
+        key = tuple(sorted((a, b)))
+        assert key not in seen  # de-duplicated
+        seen.add(key)
+        if owner[a] == owner[b]:
+            assert s == 1.0
+        elif code[a] == code[b]:
+            assert s == 0.7
+        elif code[a][:2] == code[b][:2]:
+            assert s == 0.4
+        elif code[a][0] != code[b][0]:
+            assert s == 0.0
+    counts = pd.Series([s for *_, s in rows]).value_counts()
+    assert set(counts.index) == {1.0, 0.7, 0.4, 0.0}
+    assert counts.max() <= 2 * counts.min()
+
+
+def test_deterministic():
+    concepts = [Concept(f"c{i}", f"l{i}", (f"a{i}",), f"{i % 3}{i % 5}00") for i in range(50)]
+    cfg = TaxonomyConfig()
+    assert list(iter_pairs(concepts, cfg, 3)) == list(iter_pairs(concepts, cfg, 3))
+
+
+def _peak(n: int) -> int:
+    concepts = [Concept(f"c{i}", f"label {i}", (f"alt {i}",), f"{i % 9}{i % 7}{i % 5}{i % 3}") for i in range(n)]
+    cfg = TaxonomyConfig(pairs_per_concept=2)
+    tracemalloc.start()
+    count = sum(1 for _ in iter_pairs(concepts, cfg, 0))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak, count
+
+
+def test_memory_grows_with_output_not_square_of_input():
+    (p1, c1), (p4, c4) = _peak(2000), _peak(8000)
+    assert 3 < c4 / c1 < 5  # output grows linearly with the input
+    assert p4 / p1 < 6  # a square-of-input generator would be ~16x
+
+
+def test_retrieval_queries_are_held_out(tiny_taxonomy):
+    cfg = TaxonomyConfig(path=str(tiny_taxonomy))
+    queries, corpus, relevant = retrieval_task(cfg, max_queries=50, seed=0)
+    concepts = load_taxonomy(cfg)
+    test_ids = {c.id for c in split_concepts(concepts, cfg.validation_fraction, cfg.test_fraction, cfg.seed)["test"]}
+    assert len(corpus) == len(concepts) and 0 < len(queries) <= 50
+    for qid, rel in relevant.items():
+        assert rel <= test_ids
+        cid = next(iter(rel))
+        assert queries[qid] in next(c for c in concepts if c.id == cid).alternatives

@@ -1,0 +1,102 @@
+"""A whole similarity run on a tiny random BERT: data -> before -> train -> after -> model -> report."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from domaintune import api
+from domaintune.recipe import load_recipe
+
+
+def tiny_recipe(tiny_bert, tiny_taxonomy, out, **extra):
+    overrides = [
+        f"model.name={tiny_bert}", "model.max_seq_length=32",
+        f"data.taxonomy.path={tiny_taxonomy}", "data.taxonomy.pairs_per_concept=3",
+        "training.batch_size=16", "training.eval_steps=10", "training.learning_rate=1e-3", "training.epochs=2",
+        "evaluation.retrieval_max_queries=100", f"output.dir={out}",
+        *[f"{k}={v}" for k, v in extra.items()],
+    ]
+    return load_recipe(None, overrides)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_bert, tiny_taxonomy, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "run"
+    metrics = api.train(tiny_recipe(tiny_bert, tiny_taxonomy, out), show_progress=False)
+    return out, metrics
+
+
+def test_metrics_shape(finished_run):
+    out, metrics = finished_run
+    on_disk = json.loads((out / "metrics.json").read_text())
+    assert on_disk["after"] == pytest.approx(metrics["after"])
+    for side in ("before", "after"):
+        assert set(on_disk[side]) == {"stsb_dev", "stsb_test", "domain_test", "retrieval"}
+        assert set(on_disk[side]["stsb_test"]) == {"spearman", "pearson"}
+        assert set(on_disk[side]["retrieval"]) == {"mrr@10", "recall@1", "recall@10", "map"}
+    d = on_disk["delta"]["domain_test"]["spearman"]
+    after, before = on_disk["after"]["domain_test"]["spearman"], on_disk["before"]["domain_test"]["spearman"]
+    assert d == pytest.approx(after - before, abs=1e-5)
+    assert on_disk["recipe_hash"] and on_disk["versions"]["torch"] and on_disk["timings"]["train"] > 0
+    # a random tiny model learns the domain pairs within two epochs
+    assert d > 0.05
+
+
+def test_report_and_artifacts(finished_run):
+    out, _ = finished_run
+    for f in ["report.md", "report.html", "plots/heatmaps.png", "plots/learning_curves.png", "recipe.yaml",
+              "model/README.md", "model/modules.json"]:
+        assert (out / f).exists(), f
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and "stsb_test" in html
+    assert list((out / "tensorboard").iterdir())
+    assert load_recipe(out / "recipe.yaml").hash() == json.loads((out / "metrics.json").read_text())["recipe_hash"]
+    api.report(out)  # re-rendering from metrics.json works
+
+
+def test_saved_model_loads_in_plain_sentence_transformers(finished_run):
+    out, _ = finished_run
+    texts = ["data scientist", "registered nurse", "Krankenpfleger"]
+    code = ("import sys, json; from sentence_transformers import SentenceTransformer\n"
+            f"m = SentenceTransformer({str(out / 'model')!r})\n"
+            f"print(json.dumps(m.encode({texts!r}).tolist()))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    plain = np.array(json.loads(res.stdout.strip().splitlines()[-1]))
+    ours = api.embed(str(out / "model"), texts)
+    np.testing.assert_allclose(ours, plain, atol=1e-6)
+
+
+def test_resume_after_kill_matches_uninterrupted(finished_run, tiny_bert, tiny_taxonomy, tmp_path):
+    """kill -9 mid-training, then --resume: same final metrics as the uninterrupted run (same seed)."""
+    ref_out, ref = finished_run
+    out = tmp_path / "killed"
+    recipe_file = tmp_path / "recipe.yaml"
+    from domaintune.recipe import recipe_to_yaml
+
+    recipe_file.write_text(recipe_to_yaml(tiny_recipe(tiny_bert, tiny_taxonomy, out)))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "domaintune", "train", str(recipe_file)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline:  # wait for the second complete checkpoint, then kill hard
+        done = list((out / "checkpoints").glob("checkpoint-*/domaintune_checkpoint_complete.json"))
+        if len(done) >= 2 or proc.poll() is not None:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "metrics.json").exists(), "the run finished before it could be killed"
+    res = subprocess.run([sys.executable, "-m", "domaintune", "train", str(recipe_file), "--resume"], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    resumed = json.loads((out / "metrics.json").read_text())
+    assert resumed["training"]["resumed_from"]
+    for ev in ("domain_test", "stsb_test"):
+        assert resumed["after"][ev]["spearman"] == pytest.approx(ref["after"][ev]["spearman"], abs=2e-3)

@@ -1,0 +1,83 @@
+"""The CLI's promise: bad input gets one clear line naming what is wrong, never a traceback."""
+
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "domaintune", *map(str, args)], capture_output=True, text=True,
+                          timeout=300, env=ENV, cwd=cwd)
+
+
+def assert_one_line_error(res, *needles):
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "Traceback" not in res.stderr
+    text = " ".join(res.stderr.split())
+    assert text.startswith("error:"), res.stderr
+    for n in needles:
+        assert n in text, text
+
+
+@pytest.fixture
+def recipe(tmp_path):
+    def make(rows=None, raw: bytes | None = None, extra=""):
+        data = tmp_path / "pairs.csv"
+        if raw is not None:
+            data.write_bytes(raw)
+        else:
+            pd.DataFrame(rows).to_csv(data, index=False)
+        r = tmp_path / "recipe.yaml"
+        r.write_text(f"data:\n  train: {data}\noutput:\n  dir: {tmp_path / 'run'}\n{extra}")
+        return r
+    return make
+
+
+GOOD = {"text_a": ["a", "b", "c", "d"], "text_b": ["e", "f", "g", "h"], "score": ["1", "2", "3", "4"]}
+
+
+def test_csv_without_score_column(recipe):
+    res = cli("train", recipe({"text_a": ["a"], "text_b": ["b"]}))
+    assert_one_line_error(res, "pairs.csv", "missing column(s) 'score'")
+
+
+@pytest.mark.parametrize("bad,needle", [("abc", "'abc' is not a number"), ("NaN", "not a finite number")])
+def test_bad_score(recipe, bad, needle):
+    rows = {k: list(v) for k, v in GOOD.items()}
+    rows["score"][2] = bad
+    assert_one_line_error(cli("train", recipe(rows)), "pairs.csv", "row 3", "column 'score'", needle)
+
+
+def test_empty_text(recipe):
+    rows = {k: list(v) for k, v in GOOD.items()}
+    rows["text_a"][0] = ""
+    assert_one_line_error(cli("train", recipe(rows)), "row 1", "column 'text_a'", "empty text")
+
+
+def test_non_utf8(recipe):
+    res = cli("train", recipe(raw="text_a,text_b,score\nna\xefve,x,1\n".encode("latin-1")))
+    assert_one_line_error(res, "pairs.csv", "line 2 is not valid UTF-8")
+
+
+def test_unknown_recipe_key(tmp_path):
+    r = tmp_path / "r.yaml"
+    r.write_text("trainig:\n  epochs: 1\n")
+    assert_one_line_error(cli("train", r), "unknown key 'trainig'")
+
+
+def test_occupied_output_folder_is_refused(recipe, tmp_path):
+    r = recipe(GOOD)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "metrics.json").write_text("{}")
+    assert_one_line_error(cli("train", r), "already holds a run", "--resume", "--overwrite")
+
+
+def test_init_and_help(tmp_path):
+    res = cli("init", "similarity", "-o", tmp_path / "r.yaml")
+    assert res.returncode == 0 and (tmp_path / "r.yaml").exists()
+    assert cli("--help").returncode == 0

@@ -1,0 +1,53 @@
+import pytest
+import yaml
+
+from domaintune import api
+from domaintune.errors import DomaintuneError
+from domaintune.recipe import Recipe, load_recipe, recipe_to_yaml
+
+
+def test_init_writes_every_default_with_a_comment(tmp_path):
+    path = api.init("similarity", tmp_path / "r.yaml")
+    text = path.read_text()
+    recipe = load_recipe(path)
+    assert recipe == Recipe()
+    data = yaml.safe_load(text)
+    assert set(data) == set(Recipe.model_fields)
+    for line in text.splitlines()[1:]:
+        if line.strip() and not line.strip().startswith("- "):
+            assert "  # " in line, f"no comment on: {line}"
+
+
+def test_init_refuses_to_replace(tmp_path):
+    api.init("similarity", tmp_path / "r.yaml")
+    with pytest.raises(DomaintuneError, match="exists"):
+        api.init("similarity", tmp_path / "r.yaml")
+
+
+def test_unknown_key_is_named(tmp_path):
+    p = tmp_path / "r.yaml"
+    p.write_text("training:\n  epocs: 2\n")
+    with pytest.raises(DomaintuneError, match=r"unknown key 'training.epocs'"):
+        load_recipe(p)
+
+
+def test_wrong_type_is_named(tmp_path):
+    p = tmp_path / "r.yaml"
+    p.write_text("training:\n  batch_size: many\n")
+    with pytest.raises(DomaintuneError, match=r"'training.batch_size'.*integer"):
+        load_recipe(p)
+
+
+def test_overrides_and_hash(tmp_path):
+    r = load_recipe(None, ["training.epochs=3", "model.name=/some/where", "evaluation.stsb=false"])
+    assert r.training.epochs == 3 and r.model.name == "/some/where" and r.evaluation.stsb is False
+    assert r.hash() != Recipe().hash()
+    # the output folder does not change what is computed
+    assert load_recipe(None, ["output.dir=x"]).hash() == Recipe().hash()
+
+
+def test_yaml_round_trip_keeps_special_strings():
+    r = Recipe()
+    again = Recipe.model_validate(yaml.safe_load(recipe_to_yaml(r)))
+    assert again.data.taxonomy.alternatives_separator == "\n"
+    assert again == r
