@@ -132,6 +132,17 @@ def report(run_dir: str | Path) -> dict[str, Path]:
 
 DEMO_DEFAULT_OUTPUT = "runs/demo"
 
+# The demo's settings on top of the recipe defaults (its resolved recipe is saved as RUN/recipe.yaml).
+DEMO_OVERRIDES = [
+    "data.taxonomy.path=builtin:esco_en",  # shipped ESCO occupations extract (English)
+    "data.taxonomy.pairs_per_concept=8",  # up to 8 synonym pairs per occupation
+    "training.loss=in_batch_negatives",  # synonyms together, the rest of the batch apart: a retrieval objective
+    "training.batch_size=64",  # 63 in-batch negatives per pair
+    "training.learning_rate=8e-5",
+    "training.epochs=2",
+    "model.freeze_embeddings=true",  # about 25% faster steps on a CPU; general vocabulary left untouched
+]
+
 
 def demo_recipe(output: str | None = None, overrides: list[str] | None = None) -> Recipe:
     """The job-title demo: ESCO (shipped) taxonomy pairs, all-MiniLM-L6-v2 (shipped), before/after report."""
@@ -141,7 +152,7 @@ def demo_recipe(output: str | None = None, overrides: list[str] | None = None) -
         while Path(out).exists() and any(Path(out).iterdir()):
             n += 1
             out = f"{DEMO_DEFAULT_OUTPUT}-{n}"
-    return load_recipe(None, [f"output.dir={out}", *(overrides or [])])
+    return load_recipe(None, [*DEMO_OVERRIDES, f"output.dir={out}", *(overrides or [])])
 
 
 def demo(output: str | None = None, overrides: list[str] | None = None, resume: bool = False,

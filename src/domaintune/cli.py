@@ -15,6 +15,9 @@ from rich.table import Table
 
 from domaintune.errors import DomaintuneError
 
+# Libraries' tqdm bars (model-card widgets, shard writing) would interleave with domaintune's rich progress bar.
+os.environ.setdefault("TQDM_DISABLE", "1")
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Adapt pretrained transformer encoders to your domain, with proof of what changed.")
 data_app = typer.Typer(no_args_is_help=True, help="Data preparation.")

@@ -115,6 +115,9 @@ class TrainingConfig(Section):
     positive_min_score: float = Field(
         0.8, ge=0, le=1, description="in_batch_negatives trains on pairs scoring at least this (0-1 scale)"
     )
+    hard_negatives: bool = Field(
+        True, description="in_batch_negatives on a taxonomy: add a sibling concept's label to each pair"
+    )
     max_grad_norm: float = Field(1.0, ge=0, description="gradient clipping norm (0 = off)")
     eval_steps: int = Field(100, ge=1, description="validate (and checkpoint) every N optimiser steps")
     save_total_limit: int = Field(2, ge=1, description="checkpoints kept besides the best one")
@@ -128,6 +131,9 @@ class EvaluationConfig(Section):
     stsb: bool = Field(True, description="STS benchmark dev and test (shipped), Pearson and Spearman")
     retrieval: bool = Field(True, description="held-out concepts: alternative label -> preferred label")
     retrieval_max_queries: int = Field(2000, ge=1, description="cap on retrieval queries (sampled, seeded)")
+    max_domain_test_pairs: int | None = Field(
+        5000, description="cap on domain test pairs, sampled with data.split_seed (null = all)"
+    )
     retention_tolerance: float = Field(
         1.0, ge=0, description="warn when STSb test Spearman drops by more than this many points"
     )

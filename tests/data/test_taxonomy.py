@@ -16,13 +16,14 @@ from domaintune.recipe import TaxonomyConfig
 def test_split_by_concept_no_leak(tmp_path, tiny_taxonomy):
     cfg = TaxonomyConfig(path=str(tiny_taxonomy), pairs_per_concept=3)
     stats = build_pairs(cfg, tmp_path)
-    assert set(stats["pairs"]) == {"train", "validation", "test"}
+    assert set(stats["pairs"]) == {"train", "validation", "test", "train_hard_negatives"}
     concepts = {c.id: c for c in load_taxonomy(cfg)}
     split = pd.read_csv(tmp_path / "concept_split.csv", dtype=str)
     labels = {name: {lab for cid in split[split.split == name].concept_id for lab in concepts[cid].labels}
               for name in ("train", "validation", "test")}
     train = pd.read_csv(tmp_path / "train.csv", dtype={"text_a": str, "text_b": str})
-    train_texts = set(train.text_a) | set(train.text_b)
+    hard = pd.read_csv(tmp_path / "train_hard_negatives.csv", dtype=str)
+    train_texts = set(train.text_a) | set(train.text_b) | set(hard.text_a) | set(hard.text_b) | set(hard.negative)
     only_test = labels["test"] - labels["train"] - labels["validation"]
     assert only_test and not (train_texts & only_test)
 
@@ -84,3 +85,16 @@ def test_retrieval_queries_are_held_out(tiny_taxonomy):
         assert rel <= test_ids
         cid = next(iter(rel))
         assert queries[qid] in next(c for c in concepts if c.id == cid).alternatives
+
+
+def test_hard_negatives_come_from_the_closest_other_concept():
+    from domaintune.data.taxonomy import iter_hard_negative_triplets
+
+    concepts = [Concept(f"c{i}", f"label {i}", (f"alt {i} a", f"alt {i} b"), code)
+                for i, code in enumerate(["1111", "1111", "1122", "2111", "2111", "2122"] * 2)]
+    owner = {lab: c for c in concepts for lab in c.labels}
+    rows = list(iter_hard_negative_triplets(concepts, TaxonomyConfig(pairs_per_concept=2), seed=0))
+    assert rows
+    for a, p, n in rows:
+        assert owner[a].id == owner[p].id != owner[n].id
+        assert owner[n].code == owner[a].code  # every code here has a sibling concept in its leaf group

@@ -104,18 +104,10 @@ def iter_pairs(concepts: list[Concept], cfg: TaxonomyConfig, seed: int) -> Itera
     rng.shuffle(order)
     for idx in order:
         c = concepts[idx]
-        # same concept: preferred-alternative first, then alternative-alternative
-        if c.alternatives:
-            alts = list(c.alternatives)
-            rng.shuffle(alts)
-            cands = [(c.preferred, a) for a in alts[:k]]
-            if len(alts) > 1 and len(cands) < k:
-                more = [(alts[i], alts[j]) for i in range(len(alts)) for j in range(i + 1, len(alts))]
-                cands += more[: k - len(cands)]
-            for a, b in cands:
-                row = emit(a, b, cfg.same_concept_score)
-                if row:
-                    yield row
+        for a, b in _synonym_pairs(c, k, rng):
+            row = emit(a, b, cfg.same_concept_score)
+            if row:
+                yield row
         # each level: partners share exactly this prefix (not the more specific one above it)
         for li, (prefix, score) in enumerate(levels):
             members = groups[li][c.code[:prefix]]
@@ -139,7 +131,58 @@ def iter_pairs(concepts: list[Concept], cfg: TaxonomyConfig, seed: int) -> Itera
                     break
 
 
-def write_pairs_csv(path: Path, rows: Iterator[tuple[str, str, float]]) -> int:
+def _synonym_pairs(c: Concept, k: int, rng: random.Random) -> list[tuple[str, str]]:
+    """Up to k label pairs of one concept: preferred-alternative first, then alternative-alternative."""
+    if not c.alternatives:
+        return []
+    alts = list(c.alternatives)
+    rng.shuffle(alts)
+    cands = [(c.preferred, a) for a in alts[:k]]
+    if len(alts) > 1 and len(cands) < k:
+        more = [(alts[i], alts[j]) for i in range(len(alts)) for j in range(i + 1, len(alts))]
+        cands += more[: k - len(cands)]
+    return cands
+
+
+def iter_hard_negative_triplets(concepts: list[Concept], cfg: TaxonomyConfig,
+                                seed: int) -> Iterator[tuple[str, str, str]]:
+    """(anchor, positive, hard negative): two labels of one concept, plus a label of the closest other concept
+    the hierarchy offers (same leaf group if possible, else the next level up). For in-batch-negative losses,
+    these teach what random in-batch negatives rarely show: siblings are not synonyms."""
+    rng = random.Random(seed)
+    prefixes = sorted({p for p, _ in cfg.levels} | {1}, reverse=True)
+    groups = {p: defaultdict(list) for p in prefixes}
+    for idx, c in enumerate(concepts):
+        for p in prefixes:
+            groups[p][c.code[:p]].append(idx)
+    seen: set[int] = set()
+    order = list(range(len(concepts)))
+    rng.shuffle(order)
+    for idx in order:
+        c = concepts[idx]
+        for a, b in _synonym_pairs(c, cfg.pairs_per_concept, rng):
+            key = _stable_key(a, b)
+            if a == b or key in seen:
+                continue
+            seen.add(key)
+            negative = None
+            for p in prefixes:
+                members = groups[p][c.code[:p]]
+                for _try in range(8):
+                    j = members[rng.randrange(len(members))]
+                    if j != idx:
+                        negative = rng.choice(concepts[j].labels)
+                        break
+                if negative is not None:
+                    break
+            while negative is None:  # a one-concept top group: any other concept will do
+                j = rng.randrange(len(concepts))
+                if j != idx:
+                    negative = rng.choice(concepts[j].labels)
+            yield (a, b, negative) if rng.random() < 0.5 else (b, a, negative)
+
+
+def write_pairs_csv(path: Path, rows: Iterator[tuple], header: tuple[str, ...] = ("text_a", "text_b", "score")) -> int:
     """Stream rows to a CSV (atomically: a .tmp file renamed at the end). Returns the row count."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,7 +190,7 @@ def write_pairs_csv(path: Path, rows: Iterator[tuple[str, str, float]]) -> int:
     n = 0
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["text_a", "text_b", "score"])
+        w.writerow(header)
         for row in rows:
             w.writerow(row)
             n += 1
@@ -166,6 +209,10 @@ def build_pairs(cfg: TaxonomyConfig, out_dir: Path) -> dict:
     for offset, (name, cs) in enumerate(splits.items()):
         if cs:
             counts[name] = write_pairs_csv(out_dir / f"{name}.csv", iter_pairs(cs, cfg, cfg.seed + offset))
+    if splits["train"]:
+        counts["train_hard_negatives"] = write_pairs_csv(
+            out_dir / "train_hard_negatives.csv", iter_hard_negative_triplets(splits["train"], cfg, cfg.seed),
+            header=("text_a", "text_b", "negative"))
     split_rows = ((c.id, name) for name, cs in splits.items() for c in cs)
     tmp = out_dir / ".concept_split.csv.tmp"
     with open(tmp, "w", newline="", encoding="utf-8") as f:

@@ -11,11 +11,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from domaintune.data.pairs import load_pairs, split_validation
 from domaintune.data.taxonomy import build_pairs, retrieval_task
 from domaintune.errors import DomaintuneError
 from domaintune.evaluation import build_suite, run_suite
+from domaintune.losses import POSITIVE_ONLY
 from domaintune.models import freeze, load_sentence_model
 from domaintune.recipe import Recipe, recipe_to_yaml, save_recipe
 from domaintune.reporting import plots
@@ -73,6 +75,10 @@ def load_data(recipe: Recipe, run_dir: Path):
             stats = build_pairs(d.taxonomy, data_dir)
             log.info("pairs from taxonomy %s: %s", d.taxonomy.path, stats)
         train, val = read(data_dir / "train.csv"), read(data_dir / "validation.csv")
+        if recipe.training.loss in POSITIVE_ONLY and recipe.training.hard_negatives:
+            # (anchor, positive, sibling-concept negative) rows replace the graded pairs for this loss
+            train = pd.read_csv(data_dir / "train_hard_negatives.csv", dtype=str, keep_default_na=False)
+            train["score"] = 1.0
         test = read(data_dir / "test.csv") if (data_dir / "test.csv").exists() else None
         if recipe.evaluation.retrieval:
             retrieval = retrieval_task(d.taxonomy, recipe.evaluation.retrieval_max_queries, recipe.training.seed)
@@ -89,6 +95,9 @@ def load_data(recipe: Recipe, run_dir: Path):
         train = train.sample(n=d.max_train_pairs, random_state=d.split_seed).reset_index(drop=True)
     if d.max_validation_pairs and len(val) > d.max_validation_pairs:
         val = val.sample(n=d.max_validation_pairs, random_state=d.split_seed).reset_index(drop=True)
+    cap = recipe.evaluation.max_domain_test_pairs
+    if test is not None and cap and len(test) > cap:
+        test = test.sample(n=cap, random_state=d.split_seed).reset_index(drop=True)
     if len(val) == 0:
         raise DomaintuneError("no validation pairs: set data.validation or data.validation_fraction > 0")
     return train, val, test, retrieval, source

