@@ -119,6 +119,10 @@ class TrainingConfig(Section):
         True, description="in_batch_negatives on a taxonomy: add a sibling concept's label to each pair"
     )
     max_grad_norm: float = Field(1.0, ge=0, description="gradient clipping norm (0 = off)")
+    validation_metric: Literal["auto", "spearman", "mrr@10"] = Field(
+        "auto", description="picks the best checkpoint; auto = mrr@10 (held-out concept retrieval) for "
+        "in_batch_negatives on a taxonomy, else spearman on validation pairs"
+    )
     eval_steps: int = Field(100, ge=1, description="validate (and checkpoint) every N optimiser steps")
     save_total_limit: int = Field(2, ge=1, description="checkpoints kept besides the best one")
     group_by_length: bool = Field(True, description="batch pairs of similar length: far less padding")

@@ -102,3 +102,13 @@ def test_resume_after_kill_matches_uninterrupted(finished_run, tiny_bert, tiny_t
     assert resumed["training"]["resumed_from"]
     for ev in ("domain_test", "stsb_test"):
         assert resumed["after"][ev]["spearman"] == pytest.approx(ref["after"][ev]["spearman"], abs=2e-3)
+
+
+def test_in_batch_negatives_with_hard_negatives_selects_by_retrieval(tiny_bert, tiny_taxonomy, tmp_path):
+    recipe = tiny_recipe(tiny_bert, tiny_taxonomy, tmp_path / "ibn", **{"training.loss": "in_batch_negatives",
+                                                                     "training.epochs": 1})
+    metrics = api.train(recipe, show_progress=False)
+    assert metrics["training"]["validation_metric"] == "mrr@10"
+    assert (tmp_path / "ibn" / "data" / "train_hard_negatives.csv").exists()
+    assert metrics["run"]["train_pairs"] > 0 and metrics["after"]["retrieval"]["mrr@10"] >= 0
+    assert (tmp_path / "ibn" / "plots" / "learning_curves.png").exists()

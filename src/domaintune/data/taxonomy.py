@@ -223,14 +223,14 @@ def build_pairs(cfg: TaxonomyConfig, out_dir: Path) -> dict:
     return {"pairs": counts, "concepts": {k: len(v) for k, v in splits.items()}}
 
 
-def retrieval_task(cfg: TaxonomyConfig, max_queries: int, seed: int):
+def retrieval_task(cfg: TaxonomyConfig, max_queries: int, seed: int, split: str = "test"):
     """Held-out retrieval: an alternative label of a test concept as the query, its preferred label as
     the answer, searched among the preferred labels of *all* concepts.
 
     Returns (queries {qid: text}, corpus {cid: text}, relevant {qid: {cid}}).
     """
     concepts = load_taxonomy(cfg)
-    test = split_concepts(concepts, cfg.validation_fraction, cfg.test_fraction, cfg.seed)["test"]
+    test = split_concepts(concepts, cfg.validation_fraction, cfg.test_fraction, cfg.seed)[split]
     corpus = {c.id: c.preferred for c in concepts}
     pairs = [(c.id, a) for c in test for a in c.alternatives]
     rng = random.Random(seed)

@@ -54,7 +54,9 @@ def learning_curves(log_history: list[dict], metric_key: str, path: Path) -> Pat
     ax1.set_ylabel("training loss", color="tab:blue")
     if val:
         ax2 = ax1.twinx()
-        ax2.plot(*zip(*val, strict=True), "o-", color="tab:red", label="validation spearman")
-        ax2.set_ylabel("validation spearman", color="tab:red")
+        label = "validation " + metric_key.removeprefix("eval_validation_").replace("cosine_", "").replace(
+            "_cosine", "")
+        ax2.plot(*zip(*val, strict=True), "o-", color="tab:red", label=label)
+        ax2.set_ylabel(label, color="tab:red")
     ax1.set_title("learning curves")
     return _save(fig, path)

@@ -62,11 +62,12 @@ def prepare_run_dir(recipe: Recipe, resume: bool, overwrite: bool) -> Path:
 
 
 def load_data(recipe: Recipe, run_dir: Path):
-    """Returns (train, validation, domain test or None, retrieval task or None, description)."""
+    """Returns (train, validation, domain test or None, retrieval task or None, validation retrieval task or None,
+    description). The retrieval tasks exist when pairs come from a taxonomy."""
     d = recipe.data
     cols = d.columns
     read = lambda p: load_pairs(p, cols.text_a, cols.text_b, cols.score, d.score_range, d.on_bad_rows)[0]  # noqa: E731
-    retrieval = None
+    retrieval = val_retrieval = None
     if d.train is None:
         if d.taxonomy is None:
             raise DomaintuneError("recipe: set data.train (a pairs file) or data.taxonomy (to generate pairs)")
@@ -82,6 +83,7 @@ def load_data(recipe: Recipe, run_dir: Path):
         test = read(data_dir / "test.csv") if (data_dir / "test.csv").exists() else None
         if recipe.evaluation.retrieval:
             retrieval = retrieval_task(d.taxonomy, recipe.evaluation.retrieval_max_queries, recipe.training.seed)
+        val_retrieval = retrieval_task(d.taxonomy, 500, recipe.training.seed, split="validation")
         source = f"graded pairs from taxonomy {d.taxonomy.path}, split by concept"
     else:
         train = read(d.train)
@@ -100,7 +102,7 @@ def load_data(recipe: Recipe, run_dir: Path):
         test = test.sample(n=cap, random_state=d.split_seed).reset_index(drop=True)
     if len(val) == 0:
         raise DomaintuneError("no validation pairs: set data.validation or data.validation_fraction > 0")
-    return train, val, test, retrieval, source
+    return train, val, test, retrieval, val_retrieval, source
 
 
 def probe_matrix(model, probes: list[str]) -> np.ndarray:
@@ -116,7 +118,7 @@ def run(recipe: Recipe, resume: bool = False, overwrite: bool = False, show_prog
 
     # 1. data (read and validated before anything else is written: a bad file leaves no half run behind)
     t = time.perf_counter()
-    train_df, val_df, test_df, retrieval, source = load_data(recipe, run_dir)
+    train_df, val_df, test_df, retrieval, val_retrieval, source = load_data(recipe, run_dir)
     timings["data"] = round(time.perf_counter() - t, 2)
     save_recipe(recipe, run_dir / "recipe.yaml")
     log.info("data: %d train, %d validation, %s test pairs", len(train_df), len(val_df),
@@ -142,10 +144,11 @@ def run(recipe: Recipe, resume: bool = False, overwrite: bool = False, show_prog
                                         "probes": probes_before.tolist()})
 
     # 4. train (the best checkpoint by validation Spearman is loaded at the end)
-    from domaintune.training.trainer import VALIDATION_METRIC, train_pairs
+    from domaintune.training.trainer import train_pairs
 
     set_seed(recipe.training.seed)
-    train_stats = train_pairs(model, train_df, val_df, recipe, run_dir, resume=resume, show_progress=show_progress)
+    train_stats = train_pairs(model, train_df, val_df, recipe, run_dir, resume=resume, show_progress=show_progress,
+                              validation_retrieval=val_retrieval)
     timings["train"] = train_stats["seconds"]
 
     # 5. evaluate after, by the same evaluators
@@ -192,16 +195,18 @@ def run(recipe: Recipe, resume: bool = False, overwrite: bool = False, show_prog
     # 7. report
     atomic_write_json(run_dir / "log_history.json", train_stats["log_history"])
     atomic_write_json(run_dir / "metrics.json", metrics)
-    write_report(run_dir, metrics, train_stats["log_history"], VALIDATION_METRIC)
+    write_report(run_dir, metrics, train_stats["log_history"], train_stats["validation_metric_key"])
     return metrics
 
 
 def write_report(run_dir: Path, metrics: dict, log_history: list[dict] | None = None,
-                 metric_key: str = "eval_validation_spearman_cosine") -> dict[str, Path]:
+                 metric_key: str | None = None) -> dict[str, Path]:
     run_dir = Path(run_dir)
     if log_history is None:
         hist = run_dir / "log_history.json"
         log_history = json.loads(hist.read_text()) if hist.exists() else []
+    metric_key = metric_key or metrics.get("training", {}).get("validation_metric_key",
+                                                                "eval_validation_spearman_cosine")
     made = {}
     pr = metrics.get("probes")
     if pr:
