@@ -27,7 +27,7 @@ def heatmaps(probes: list[str], before: np.ndarray, after: np.ndarray, path: Pat
     """Side-by-side similarity heat-maps of the probe texts, before and after training."""
     n = len(probes)
     size = max(5.0, 0.55 * n + 2)
-    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1, size))
+    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 4, size), layout="constrained")
     for ax, mat, title in ((axes[0], before, "before"), (axes[1], after, "after")):
         im = ax.imshow(mat, vmin=0, vmax=1, cmap="YlOrRd")
         ax.set_xticks(range(n), probes, rotation=90)
