@@ -54,7 +54,7 @@ def write_markdown(run_dir: Path, metrics: dict, plots: dict[str, str]) -> Path:
     if ret.get("checked"):
         verdict = "kept" if ret["passed"] else "**LOST: general ability dropped beyond tolerance**"
         lines += [f"**General ability (STSb test Spearman): {verdict}** "
-                  f"(drop {ret['stsb_test_spearman_drop_points']:.2f} points, "
+                  f"(moved {-ret['stsb_test_spearman_drop_points']:+.2f} points, "
                   f"tolerance {ret['tolerance_points']}).", ""]
     lines += ["| eval | metric | before | after | delta |", "|---|---|---|---|---|"]
     for ev, m, b, a, d in metrics_table(metrics):
@@ -82,8 +82,8 @@ def write_html(run_dir: Path, metrics: dict, plots: dict[str, str]) -> Path:
     banner = ""
     if ret.get("checked"):
         cls, word = ("ok", "kept") if ret["passed"] else ("warn", "LOST")
-        banner = (f"<p class='{cls}'>General ability (STSb test Spearman): <b>{word}</b>, drop "
-                  f"{ret['stsb_test_spearman_drop_points']:.2f} points (tolerance {ret['tolerance_points']}).</p>")
+        banner = (f"<p class='{cls}'>General ability (STSb test Spearman): <b>{word}</b>, moved "
+                  f"{-ret['stsb_test_spearman_drop_points']:+.2f} points (tolerance {ret['tolerance_points']}).</p>")
     imgs = ""
     for title, rel in plots.items():
         data = base64.b64encode((Path(run_dir) / rel).read_bytes()).decode()

@@ -80,11 +80,14 @@ def load_data(recipe: Recipe, run_dir: Path):
             # (anchor, positive, sibling-concept negative) rows replace the graded pairs for this loss
             train = pd.read_csv(data_dir / "train_hard_negatives.csv", dtype=str, keep_default_na=False)
             train["score"] = 1.0
+            source = (f"synonym pairs with sibling-concept hard negatives from taxonomy {d.taxonomy.path}, "
+                      "split by concept")
+        else:
+            source = f"graded pairs from taxonomy {d.taxonomy.path}, split by concept"
         test = read(data_dir / "test.csv") if (data_dir / "test.csv").exists() else None
         if recipe.evaluation.retrieval:
             retrieval = retrieval_task(d.taxonomy, recipe.evaluation.retrieval_max_queries, recipe.training.seed)
         val_retrieval = retrieval_task(d.taxonomy, 500, recipe.training.seed, split="validation")
-        source = f"graded pairs from taxonomy {d.taxonomy.path}, split by concept"
     else:
         train = read(d.train)
         if d.validation:
