@@ -29,3 +29,18 @@ def test_build_every_loss(tiny_bert):
         feats = [model.preprocess(["a nurse", "a data engineer"]), model.preprocess(["the nurse", "an engineer"])]
         loss = build_loss(name, model)(feats, torch.tensor([1.0, 0.5]))
         assert torch.isfinite(loss), name
+
+
+def test_in_batch_negatives_all_directions(tiny_bert):
+    from domaintune.losses import build_loss
+    from domaintune.models import load_sentence_model
+
+    model = load_sentence_model(str(tiny_bert), 32)
+    feats = [model.preprocess(["a nurse", "a data engineer"]), model.preprocess(["the nurse", "an engineer"]),
+             model.preprocess(["a cook", "a pilot"])]
+    one = build_loss("in_batch_negatives", model)
+    four = build_loss("in_batch_negatives", model, ("query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc"))
+    assert four.directions == ("query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc")
+    model.eval()
+    a, b = one(feats, torch.tensor([1.0, 1.0])), four(feats, torch.tensor([1.0, 1.0]))
+    assert torch.isfinite(a) and torch.isfinite(b) and not torch.isclose(a, b)

@@ -115,6 +115,10 @@ class TrainingConfig(Section):
     positive_min_score: float = Field(
         0.8, ge=0, le=1, description="in_batch_negatives trains on pairs scoring at least this (0-1 scale)"
     )
+    in_batch_directions: list[Literal["query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc"]] = Field(
+        ["query_to_doc"], description="in_batch_negatives: which in-batch similarities act as negatives "
+        "(all four = GTE's improved contrastive loss)"
+    )
     hard_negatives: bool = Field(
         True, description="in_batch_negatives on a taxonomy: add a sibling concept's label to each pair"
     )

@@ -15,7 +15,7 @@ from domaintune.losses.angular_mse import AngularMSELoss
 POSITIVE_ONLY = {"in_batch_negatives"}
 
 
-def build_loss(name: str, model):
+def build_loss(name: str, model, in_batch_directions: tuple[str, ...] = ("query_to_doc",)):
     from sentence_transformers.sentence_transformer import losses as st_losses
 
     if name == "cosine_mse":
@@ -27,7 +27,7 @@ def build_loss(name: str, model):
     if name == "angle":
         return st_losses.AnglELoss(model)
     if name == "in_batch_negatives":
-        return st_losses.MultipleNegativesRankingLoss(model)
+        return st_losses.MultipleNegativesRankingLoss(model, directions=tuple(in_batch_directions))
     raise ValueError(f"unknown loss {name!r}")
 
 
