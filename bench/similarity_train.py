@@ -134,7 +134,7 @@ def profile_domaintune(stsb_dir: Path, steps: int = 40) -> dict:
 
     from domaintune.losses import build_loss
     from domaintune.models import load_sentence_model
-    from domaintune.training.sampler import LengthGroupedBatchSampler, pair_lengths
+    from domaintune.training.sampler import LengthGroupedBatchSampler, row_lengths
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
     torch.manual_seed(SEED)
@@ -143,7 +143,7 @@ def profile_domaintune(stsb_dir: Path, steps: int = 40) -> dict:
     model.train()
     loss_fn = build_loss("cosine_mse", model)
     opt = torch.optim.AdamW(model.parameters(), lr=LR)
-    lengths = pair_lengths(model.tokenizer, train.text_a.tolist(), train.text_b.tolist(), 128)
+    lengths = row_lengths(model.tokenizer, [train.text_a.tolist(), train.text_b.tolist()], 128)
     sampler = LengthGroupedBatchSampler(list(range(len(train))), BATCH, False, seed=SEED, lengths=lengths)
     batches = list(sampler)[:steps]
     phases = {"tokenize": 0.0, "forward": 0.0, "backward": 0.0, "optimizer": 0.0}

@@ -100,7 +100,8 @@ def load_pairs(
     if score_range == "auto":
         ok = values[keep]
         if len(ok) == 0:
-            raise DomaintuneError(bad.summary() if len(bad) else f"{path}: no usable rows")
+            raise DomaintuneError(bad.summary() + " (fix them, or pass --on-bad-rows skip)" if len(bad)
+                                  else f"{path}: no usable rows")
         score_range = infer_score_range(ok, path)
     lo, hi = RANGES[score_range]
     for i in np.where(keep)[0]:

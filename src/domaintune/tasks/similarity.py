@@ -57,8 +57,7 @@ def prepare_run_dir(recipe: Recipe, resume: bool, overwrite: bool) -> Path:
                 )
     if occupied and overwrite and not resume:
         shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
+    return run_dir  # created once the data has been read: a bad file leaves no empty folder behind
 
 
 def load_data(recipe: Recipe, run_dir: Path):
@@ -123,6 +122,7 @@ def run(recipe: Recipe, resume: bool = False, overwrite: bool = False, show_prog
     t = time.perf_counter()
     train_df, val_df, test_df, retrieval, val_retrieval, source = load_data(recipe, run_dir)
     timings["data"] = round(time.perf_counter() - t, 2)
+    run_dir.mkdir(parents=True, exist_ok=True)
     save_recipe(recipe, run_dir / "recipe.yaml")
     log.info("data: %d train, %d validation, %s test pairs", len(train_df), len(val_df),
              len(test_df) if test_df is not None else 0)

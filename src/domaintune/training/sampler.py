@@ -45,8 +45,8 @@ class LengthGroupedBatchSampler(DefaultBatchSampler):
         return len(self._batches())
 
 
-def pair_lengths(tokenizer, text_a: list[str], text_b: list[str], max_length: int) -> list[int]:
-    """Token length a pair is padded to when both texts share one forward pass: the longer of the two."""
-    la = [len(x) for x in tokenizer(text_a, truncation=True, max_length=max_length)["input_ids"]]
-    lb = [len(x) for x in tokenizer(text_b, truncation=True, max_length=max_length)["input_ids"]]
-    return [max(a, b) for a, b in zip(la, lb, strict=True)]
+def row_lengths(tokenizer, columns: list[list[str]], max_length: int) -> list[int]:
+    """Token length a row is padded to when all its texts share one forward pass: the longest of them."""
+    per_column = [[len(x) for x in tokenizer(col, truncation=True, max_length=max_length)["input_ids"]]
+                  for col in columns]
+    return [max(lens) for lens in zip(*per_column, strict=True)]
