@@ -64,3 +64,37 @@ def tiny_taxonomy(tmp_path_factory):
     path = tmp_path_factory.mktemp("tax") / "taxonomy.csv"
     df.to_csv(path, index=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def job_title_classes(tmp_path_factory):
+    """A 3-class labelled file from the shipped ESCO extract: job title -> ISCO major group (2, 3 or 7),
+    plus a held-out test file. Columns text, label."""
+    import pandas as pd
+
+    from domaintune.data.resources import resource_path
+
+    df = pd.read_csv(resource_path("esco_occupations_en.csv.gz"), dtype=str, keep_default_na=False)
+    df["label"] = df.isco_group.str[0]
+    df = df[df.label.isin(["2", "3", "7"])]
+    rows = pd.concat([df[df.label == k].sample(n=60, random_state=0) for k in ("2", "3", "7")])
+    rows = rows.rename(columns={"preferred_label": "text"})[["text", "label"]].sample(frac=1, random_state=1)
+    folder = tmp_path_factory.mktemp("cls")
+    rows.iloc[:150].to_csv(folder / "train.csv", index=False)
+    rows.iloc[150:].to_csv(folder / "test.csv", index=False)
+    return folder
+
+
+def predict_in_fresh_process(folder, texts: list[str]) -> list[list[float]]:
+    """Load a saved classifier in a new Python process (no state shared with the test) and predict."""
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json, sys; from domaintune.classifier.model import load_classifier; "
+            "texts = json.loads(sys.stdin.read()); "
+            f"print(json.dumps(load_classifier({str(folder)!r}).predict_proba(texts)[0].tolist()))")
+    res = subprocess.run([sys.executable, "-c", code], input=json.dumps(texts), capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout.strip().splitlines()[-1])

@@ -8,29 +8,33 @@ from pathlib import Path
 import numpy as np
 
 from domaintune.errors import DomaintuneError
-from domaintune.recipe import Recipe, load_recipe, recipe_to_yaml
+from domaintune.recipe import RECIPES, Recipe, RecipeBase, load_recipe, recipe_to_yaml
 
 log = logging.getLogger("domaintune")
 
 
 def init(task: str = "similarity", path: str | Path = "recipe.yaml", force: bool = False) -> Path:
     """Write a complete recipe with every default and a one-line comment each."""
-    if task != "similarity":
-        raise DomaintuneError(f"task '{task}' is not available yet; available: similarity")
+    if task not in RECIPES:
+        raise DomaintuneError(f"unknown task '{task}'; available: {', '.join(RECIPES)}")
     path = Path(path)
     if path.exists() and not force:
         raise DomaintuneError(f"{path}: exists; pass --force to replace it")
     from domaintune.utils import atomic_write_text
 
-    atomic_write_text(path, recipe_to_yaml(Recipe(task=task)))
+    atomic_write_text(path, recipe_to_yaml(RECIPES[task]()))
     return path
 
 
-def train(recipe: str | Path | Recipe | None = None, overrides: list[str] | None = None, resume: bool = False,
+def train(recipe: str | Path | RecipeBase | None = None, overrides: list[str] | None = None, resume: bool = False,
           overwrite: bool = False, show_progress: bool = True) -> dict:
     """Run a recipe end to end; returns the metrics dict also written to RUN/metrics.json."""
-    if not isinstance(recipe, Recipe):
+    if not isinstance(recipe, RecipeBase):
         recipe = load_recipe(recipe, overrides)
+    if recipe.task == "classification":
+        from domaintune.tasks import classification
+
+        return classification.run(recipe, resume=resume, overwrite=overwrite, show_progress=show_progress)
     from domaintune.tasks import similarity
 
     return similarity.run(recipe, resume=resume, overwrite=overwrite, show_progress=show_progress)
@@ -127,7 +131,16 @@ def report(run_dir: str | Path) -> dict[str, Path]:
     run_dir = Path(run_dir)
     if not (run_dir / "metrics.json").exists():
         raise DomaintuneError(f"{run_dir}: no metrics.json (not a finished run folder)")
-    return write_report(run_dir, load_metrics(run_dir))
+    metrics = load_metrics(run_dir)
+    if metrics.get("task") == "compare":
+        from domaintune.tasks.compare import write_compare_report
+
+        return write_compare_report(run_dir, metrics)
+    if metrics.get("task") == "classification":
+        from domaintune.tasks.classification import write_report as write_classification_report
+
+        return write_classification_report(run_dir, metrics)
+    return write_report(run_dir, metrics)
 
 
 DEMO_DEFAULT_OUTPUT = "runs/demo"
@@ -158,3 +171,29 @@ def demo_recipe(output: str | None = None, overrides: list[str] | None = None) -
 def demo(output: str | None = None, overrides: list[str] | None = None, resume: bool = False,
          overwrite: bool = False, show_progress: bool = True) -> dict:
     return train(demo_recipe(output, overrides), resume=resume, overwrite=overwrite, show_progress=show_progress)
+
+
+def predict(model: str | Path, input: str | Path, output: str | Path | None = None, column: str = "text",
+            batch_size: int = 64) -> pd.DataFrame:  # noqa: F821
+    """Label and class probabilities per row of a .txt file (one text per line) or a table's column.
+    Each row gets a status: ok, truncated, empty or undecodable; a bad row never stops the batch."""
+    from domaintune.classifier.predict import predict_file
+
+    return predict_file(model, input, output, column, batch_size)
+
+
+def compare(recipe: str | Path | RecipeBase, strategies: list[str] | None = None,
+            overrides: list[str] | None = None, show_progress: bool = True) -> dict:
+    """Run several classification strategies on the same data and split; one table and chart."""
+    from domaintune.tasks.compare import run_compare
+
+    if not isinstance(recipe, RecipeBase):
+        recipe = load_recipe(recipe, overrides)
+    return run_compare(recipe, strategies or ["frozen", "full", "lora"], show_progress=show_progress)
+
+
+def merge_adapter(model: str | Path, output: str | Path) -> Path:
+    """Merge a LoRA-style adapter into its encoder: a standard transformers classifier folder."""
+    from domaintune.classifier.predict import merge_adapter as merge
+
+    return merge(Path(model), Path(output))

@@ -54,7 +54,7 @@ def print_metrics(metrics: dict) -> None:
     for ev, m, b, a, d in metrics_table(metrics):
         style = "green" if (d or 0) > 0 else "red" if (d or 0) < 0 else ""
         table.add_row(ev, m, "–" if b is None else f"{b:.4f}", "–" if a is None else f"{a:.4f}",
-                      "–" if d is None else f"[{style}]{d:+.4f}[/]")
+                      "–" if d is None else f"[{style}]{d:+.4f}[/]" if style else f"{d:+.4f}")
     out.print(table)
     ret = metrics.get("retention", {})
     if ret.get("checked"):
@@ -177,6 +177,53 @@ def report(run_dir: Path = typer.Argument(..., help="a finished run folder")):
     paths = api.report(run_dir)
     out.print(f"wrote {paths['markdown']} and {paths['html']}")
     print_metrics(json.loads((run_dir / "metrics.json").read_text()))
+
+
+@app.command()
+def predict(model: Path = typer.Argument(..., help="a classifier folder (RUN/model)"),
+            input: Path = typer.Option(..., "--input", "-i", help=".txt (one text per line) or a table"),
+            output: Path | None = typer.Option(None, "--output", "-o",
+                                               help=".csv, .jsonl or .parquet (default INPUT.predictions.csv)"),
+            column: str = typer.Option("text", help="text column of a table input"),
+            batch_size: int = typer.Option(64, help="texts per forward pass")):
+    """Label and class probabilities per row; empty, undecodable and truncated rows are marked, never fatal."""
+    from domaintune import api
+
+    output = output or input.with_name(input.name + ".predictions.csv")
+    df = api.predict(model, input, output, column, batch_size)
+    counts = df["status"].value_counts().to_dict()
+    out.print(f"wrote {len(df)} predictions to {output} ({', '.join(f'{k}: {v}' for k, v in counts.items())})")
+
+
+@app.command()
+def compare(recipe: Path = typer.Argument(..., help="classification recipe YAML"),
+            strategies: str = typer.Option("frozen,full,lora", help="comma-separated strategies"),
+            set_: list[str] = typer.Option([], "--set", help=SET_HELP)):
+    """Run several classification strategies on the same data and split: one table and chart."""
+    from domaintune import api
+
+    result = api.compare(recipe, [s.strip() for s in strategies.split(",") if s.strip()], list(set_))
+    from domaintune.tasks.compare import COLUMNS, _cell
+
+    table = Table(title="strategies compared")
+    for c in COLUMNS:
+        table.add_column(c, justify="left" if c == "strategy" else "right")
+    for s in result["strategies"]:
+        table.add_row(*(_cell(result["rows"][s][c]) for c in COLUMNS))
+    out.print(table)
+    from domaintune.recipe import load_recipe
+
+    root = load_recipe(recipe, list(set_)).output.dir
+    out.print(f"report: {root}/compare.html (also compare.md, plots/compare.png, one run folder per strategy)")
+
+
+@app.command("merge-adapter")
+def merge_adapter(model: Path = typer.Argument(..., help="an adapter classifier folder (RUN/model)"),
+                  output: Path = typer.Option(..., "--output", "-o", help="new folder for the merged model")):
+    """Merge a LoRA-style adapter into its encoder: a standard transformers classifier folder."""
+    from domaintune import api
+
+    out.print(f"wrote {api.merge_adapter(model, output)}")
 
 
 @data_app.command("pairs-from-taxonomy")

@@ -44,6 +44,15 @@ def resolve_model(name: str) -> tuple[str, bool]:
     return name, False
 
 
+def hub_error(name: str, e: Exception) -> DomaintuneError:
+    """The one error for a hub id that cannot be fetched (offline, unknown id, no access)."""
+    return DomaintuneError(
+        f"model '{name}' is not a local folder and could not be fetched from the Hugging Face hub "
+        f"({str(e).splitlines()[0][:160]}). Offline? Download it on a connected machine "
+        f"(huggingface-cli download {name} --local-dir DIR) and pass model.name=DIR, "
+        "or use the built-in all-MiniLM-L6-v2.")
+
+
 def load_sentence_model(name: str, max_seq_length: int | None = None, pooling: str = "mean", device: str | None = None):
     """Load any encoder as a SentenceTransformer (shared weights for both sides of a pair)."""
     from sentence_transformers import SentenceTransformer
@@ -62,12 +71,7 @@ def load_sentence_model(name: str, max_seq_length: int | None = None, pooling: s
     except OSError as e:
         if is_local:
             raise DomaintuneError(f"{path}: cannot load model: {str(e).splitlines()[0]}") from None
-        raise DomaintuneError(
-            f"model '{name}' is not a local folder and could not be fetched from the Hugging Face hub "
-            f"({str(e).splitlines()[0][:160]}). Offline? Download it on a connected machine "
-            f"(huggingface-cli download {name} --local-dir DIR) and pass model.name=DIR, "
-            "or use the built-in all-MiniLM-L6-v2."
-        ) from None
+        raise hub_error(name, e) from None
     if max_seq_length:
         model.max_seq_length = max_seq_length
     return model
@@ -97,3 +101,46 @@ def freeze(model, embeddings: bool, lower_layers: int) -> dict:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"total": total, "trainable": trainable}
+
+
+def encoder_folder(name: str) -> Path:
+    """The plain transformers folder (config.json + weights) inside a model: the folder itself for a plain
+    encoder, the Transformer module's folder for a sentence-transformers model. Classification loads it with
+    AutoModel / AutoModelForSequenceClassification."""
+    import json
+
+    path, is_local = resolve_model(name)
+    if not is_local:
+        from huggingface_hub import snapshot_download
+
+        try:
+            path = snapshot_download(name)
+        except Exception as e:  # noqa: BLE001 (any hub failure: offline, unknown id, auth)
+            raise hub_error(name, e) from None
+    folder = Path(path)
+    modules = folder / "modules.json"
+    if modules.exists():
+        for m in json.loads(modules.read_text()):
+            if m.get("type", "").endswith("Transformer"):
+                folder = folder / m.get("path", "")
+                break
+    if not (folder / "config.json").exists():
+        raise DomaintuneError(f"{folder}: no config.json: not a transformers encoder folder")
+    return folder
+
+
+def fingerprint(folder: Path) -> str:
+    """A content hash of a model folder's weight files: a saved head or adapter names the exact encoder it
+    was trained on, and loading it on top of another encoder is refused."""
+    import hashlib
+
+    h = hashlib.sha256()
+    files = sorted(p for p in Path(folder).iterdir() if p.suffix in (".safetensors", ".bin") and p.is_file())
+    if not files:
+        raise DomaintuneError(f"{folder}: no weight files (.safetensors or .bin)")
+    for p in files:
+        h.update(p.name.encode())
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+    return h.hexdigest()[:16]

@@ -98,19 +98,31 @@ class EarlyStoppingConfig(Section):
     min_delta: float = Field(0.0, ge=0, description="smallest change that counts as an improvement")
 
 
-class TrainingConfig(Section):
-    loss: Literal["cosine_mse", "angular_mse", "cosent", "angle", "in_batch_negatives"] = Field(
-        "cosent", description="cosine_mse | angular_mse | cosent | angle | in_batch_negatives"
-    )
-    epochs: float = Field(1.0, gt=0, description="passes over the training pairs")
+class TrainingBase(Section):
+    """The optimisation settings every task shares (the same trainer mechanics for all: training/common.py)."""
+
+    epochs: float = Field(1.0, gt=0, description="passes over the training data")
     max_steps: int = Field(-1, description="stop after this many optimiser steps (-1 = use epochs)")
-    batch_size: int = Field(32, ge=1, description="pairs per step and device")
+    batch_size: int = Field(32, ge=1, description="rows per step and device")
     gradient_accumulation_steps: int = Field(1, ge=1, description="steps accumulated per optimiser update")
     learning_rate: float = Field(2e-5, gt=0, description="peak AdamW learning rate")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay")
     warmup_ratio: float = Field(0.1, ge=0, lt=1, description="share of steps spent warming up linearly")
     scheduler: Literal["linear", "cosine", "constant_with_warmup"] = Field(
         "linear", description="decay after warm-up"
+    )
+    max_grad_norm: float = Field(1.0, ge=0, description="gradient clipping norm (0 = off)")
+    eval_steps: int = Field(100, ge=1, description="validate (and checkpoint) every N optimiser steps")
+    save_total_limit: int = Field(2, ge=1, description="checkpoints kept besides the best one")
+    group_by_length: bool = Field(True, description="batch rows of similar length: far less padding")
+    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig, description="early stopping")
+    seed: int = Field(42, description="one seed for python, numpy and torch")
+    tensorboard: bool = Field(True, description="write TensorBoard logs to RUN/tensorboard")
+
+
+class TrainingConfig(TrainingBase):
+    loss: Literal["cosine_mse", "angular_mse", "cosent", "angle", "in_batch_negatives"] = Field(
+        "cosent", description="cosine_mse | angular_mse | cosent | angle | in_batch_negatives"
     )
     positive_min_score: float = Field(
         0.8, ge=0, le=1, description="in_batch_negatives trains on pairs scoring at least this (0-1 scale)"
@@ -122,17 +134,10 @@ class TrainingConfig(Section):
     hard_negatives: bool = Field(
         True, description="in_batch_negatives on a taxonomy: add a sibling concept's label to each pair"
     )
-    max_grad_norm: float = Field(1.0, ge=0, description="gradient clipping norm (0 = off)")
     validation_metric: Literal["auto", "spearman", "mrr@10"] = Field(
         "auto", description="picks the best checkpoint; auto = mrr@10 (held-out concept retrieval) for "
         "in_batch_negatives on a taxonomy, else spearman on validation pairs"
     )
-    eval_steps: int = Field(100, ge=1, description="validate (and checkpoint) every N optimiser steps")
-    save_total_limit: int = Field(2, ge=1, description="checkpoints kept besides the best one")
-    group_by_length: bool = Field(True, description="batch pairs of similar length: far less padding")
-    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig, description="early stopping")
-    seed: int = Field(42, description="one seed for python, numpy and torch")
-    tensorboard: bool = Field(True, description="write TensorBoard logs to RUN/tensorboard")
 
 
 class EvaluationConfig(Section):
@@ -153,7 +158,17 @@ class OutputConfig(Section):
     dir: str = Field("runs/similarity", description="run folder: model, checkpoints, metrics, report")
 
 
-class Recipe(Section):
+class RecipeBase(Section):
+    def hash(self) -> str:
+        """A short, stable hash of the resolved recipe (output folder excluded)."""
+        data = self.model_dump(mode="json")
+        data.pop("output", None)
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class Recipe(RecipeBase):
+    """A similarity recipe (task: similarity)."""
+
     task: Literal["similarity"] = Field("similarity", description="what to train")
     model: ModelConfig = Field(default_factory=ModelConfig, description="the encoder")
     data: DataConfig = Field(default_factory=DataConfig, description="the data")
@@ -161,11 +176,121 @@ class Recipe(Section):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig, description="before/after evaluation")
     output: OutputConfig = Field(default_factory=OutputConfig, description="where results go")
 
-    def hash(self) -> str:
-        """A short, stable hash of the resolved recipe (output folder excluded)."""
-        data = self.model_dump(mode="json")
-        data.pop("output", None)
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+SimilarityRecipe = Recipe
+
+
+# ---------------------------------------------------------------- classification (task: classification)
+
+
+class ClassificationModelConfig(ModelConfig):
+    truncation: Literal["head", "tail", "head+tail"] = Field(
+        "head", description="texts longer than max_seq_length keep their start, end, or both (1/4 head, 3/4 tail)"
+    )
+
+
+class LabelColumnsConfig(Section):
+    text: str = Field("text", description="column holding the text")
+    label: str = Field("label", description="column holding the label (text or int)")
+
+
+class AugmentationConfig(Section):
+    enabled: bool = Field(False, description="add perturbed copies of the training rows (never of eval rows)")
+    copies: int = Field(1, ge=1, description="perturbed copies per training row")
+    synonym_rate: float = Field(0.1, ge=0, le=1, description="share of words replaced by a synonym")
+    insert_rate: float = Field(0.1, ge=0, le=1, description="share of words for which a synonym is inserted")
+    swap_rate: float = Field(0.1, ge=0, le=1, description="share of words swapped with another word")
+    delete_rate: float = Field(0.1, ge=0, le=1, description="probability of deleting each word")
+    synonyms: str | None = Field(
+        None, description="CSV of word,synonym rows; null = WordNet when nltk's wordnet data is installed, else none"
+    )
+    seed: int = Field(0, description="seed of the perturbations")
+
+
+class ClassificationDataConfig(Section):
+    train: str | None = Field(None, description="training file (csv/tsv/jsonl/parquet/datasets folder)")
+    validation: str | None = Field(None, description="validation file; null = stratified split of the training file")
+    test: str | None = Field(None, description="test file, evaluated before and after (optional)")
+    columns: LabelColumnsConfig = Field(default_factory=LabelColumnsConfig, description="column mapping")
+    multi_label: bool = Field(False, description="rows may carry several labels")
+    label_separator: str = Field("|", description="multi-label: separator inside a label cell (JSON lists work too)")
+    validation_fraction: float = Field(0.1, ge=0, lt=1, description="share split off for validation (stratified)")
+    split_seed: int = Field(13, description="seed of that validation split and of the row caps")
+    on_bad_rows: Literal["error", "skip"] = Field("error", description="bad rows: stop with an error, or skip")
+    max_train_rows: int | None = Field(None, description="cap on training rows, stratified sample (null = all)")
+    max_validation_rows: int | None = Field(None, description="cap on validation rows (null = all)")
+    max_test_rows: int | None = Field(None, description="cap on test rows (null = all)")
+    augmentation: AugmentationConfig = Field(default_factory=AugmentationConfig, description="EDA augmentation")
+
+
+class FrozenConfig(Section):
+    head: Literal["logistic", "mlp"] = Field("logistic", description="logistic regression or the tutorial's MLP")
+    layers: int = Field(1, ge=1, description="features = mean-pooled last k hidden layers, concatenated")
+    noisy_passes: int = Field(0, ge=0, description="extra feature passes of the training rows with dropout on")
+    C: float | None = Field(None, gt=0, description="logistic: inverse regularisation; null = best of C_grid")
+    C_grid: list[float] = Field([0.01, 0.1, 1.0, 10.0], description="logistic: C values tried on validation")
+    mlp_hidden: int = Field(512, ge=1, description="MLP: hidden units (hidden -> 512 -> classes)")
+    mlp_dropout: float = Field(0.1, ge=0, lt=1, description="MLP: dropout")
+    mlp_epochs: int = Field(5, ge=1, description="MLP: epochs over the cached features")
+    mlp_learning_rate: float = Field(1e-3, gt=0, description="MLP: Adam learning rate")
+    cache_dir: str | None = Field(
+        None, description="feature cache; null = $XDG_CACHE_HOME/domaintune/features (~/.cache/...)"
+    )
+
+
+class AdapterConfig(Section):
+    r: int = Field(8, ge=1, description="LoRA/LoHa/LoKr rank")
+    alpha: int = Field(16, ge=1, description="LoRA/LoHa/LoKr scaling alpha")
+    dropout: float = Field(0.1, ge=0, lt=1, description="dropout on the adapter input")
+    target_modules: list[str] | str = Field(
+        "all-linear", description="layers to adapt: all-linear, or names such as [query, value]"
+    )
+    learning_rate: float | None = Field(
+        5e-4, gt=0, description="adapters train best at a higher rate than full fine-tuning; null = training's"
+    )
+
+
+class ClassificationTrainingConfig(TrainingBase):
+    learning_rate: float = Field(5e-5, gt=0, description="peak AdamW learning rate (full fine-tuning)")
+    class_weights: bool = Field(False, description="weight the loss by inverse class frequency (imbalance)")
+    validation_metric: Literal["accuracy", "macro_f1", "loss"] = Field(
+        "accuracy", description="picks the best checkpoint and drives early stopping"
+    )
+
+
+class ClassificationEvaluationConfig(Section):
+    batch_size: int = Field(64, ge=1, description="batch size when encoding for evaluation and prediction")
+    linear_probe: bool = Field(True, description="'before' = untouched encoder + logistic regression")
+    probe_max_rows: int = Field(5000, ge=10, description="training rows the linear probe sees (stratified)")
+    threshold: float = Field(0.5, gt=0, lt=1, description="multi-label: a label is predicted above this")
+
+
+class ClassificationOutputConfig(Section):
+    dir: str = Field("runs/classification", description="run folder: model, checkpoints, metrics, report")
+
+
+class ClassificationRecipe(RecipeBase):
+    """A classification recipe (task: classification)."""
+
+    task: Literal["classification"] = Field("classification", description="what to train")
+    strategy: str = Field(
+        "frozen", description="frozen | full | lora | ia3 | loha | lokr (adapters: any PEFT method listed)"
+    )
+    model: ClassificationModelConfig = Field(default_factory=ClassificationModelConfig, description="the encoder")
+    data: ClassificationDataConfig = Field(default_factory=ClassificationDataConfig, description="the data")
+    frozen: FrozenConfig = Field(default_factory=FrozenConfig, description="strategy frozen: features + head")
+    adapter: AdapterConfig = Field(default_factory=AdapterConfig, description="adapter strategies (lora, ...)")
+    training: ClassificationTrainingConfig = Field(
+        default_factory=ClassificationTrainingConfig, description="the optimisation (full and adapters)"
+    )
+    evaluation: ClassificationEvaluationConfig = Field(
+        default_factory=ClassificationEvaluationConfig, description="before/after evaluation"
+    )
+    output: ClassificationOutputConfig = Field(default_factory=ClassificationOutputConfig,
+                                               description="where results go")
+
+
+RECIPES: dict[str, type[RecipeBase]] = {"similarity": Recipe, "classification": ClassificationRecipe}
 
 
 def _format_validation_error(err: ValidationError, source: str) -> str:
@@ -205,8 +330,10 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
-def load_recipe(path: str | Path | None = None, overrides: list[str] | None = None) -> Recipe:
-    """Read a YAML recipe (or start from defaults when path is None) and apply KEY=VALUE overrides."""
+def load_recipe(path: str | Path | None = None, overrides: list[str] | None = None,
+                task: str | None = None) -> RecipeBase:
+    """Read a YAML recipe (or start from defaults when path is None) and apply KEY=VALUE overrides.
+    The recipe's `task:` (or `task` when there is no file) picks the recipe class."""
     source = str(path) if path else "<defaults>"
     data: dict = {}
     if path is not None:
@@ -222,13 +349,18 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | None = No
         if not isinstance(data, dict):
             raise DomaintuneError(f"{p}: a recipe is a mapping of sections (task, model, data, ...)")
     data = apply_overrides(data, overrides or [])
+    if task and "task" not in data:
+        data["task"] = task
+    name = data.get("task", "similarity")
+    if name not in RECIPES:
+        raise DomaintuneError(f"{source}: 'task': unknown task {name!r}; expected one of {', '.join(RECIPES)}")
     try:
-        return Recipe.model_validate(data)
+        return RECIPES[name].model_validate(data)
     except ValidationError as e:
         raise DomaintuneError(_format_validation_error(e, source)) from None
 
 
-def save_recipe(recipe: Recipe, path: Path) -> None:
+def save_recipe(recipe: RecipeBase, path: Path) -> None:
     from domaintune.utils import atomic_write_text
 
     atomic_write_text(path, recipe_to_yaml(recipe, comments=True))
@@ -260,7 +392,7 @@ def _emit(model: BaseModel, indent: int, lines: list[str], comments: bool) -> No
             lines.append(f"{pad}{name}: {_yaml_scalar(value)}{comment}")
 
 
-def recipe_to_yaml(recipe: Recipe, comments: bool = True) -> str:
+def recipe_to_yaml(recipe: RecipeBase, comments: bool = True) -> str:
     """Every field, with its value and (optionally) a one-line comment: what `domaintune init` writes."""
     lines = ["# domaintune recipe: every default is shown; change what you need, delete nothing you keep."]
     _emit(recipe, 0, lines, comments)

@@ -98,3 +98,17 @@ def test_hard_negatives_come_from_the_closest_other_concept():
     for a, p, n in rows:
         assert owner[a].id == owner[p].id != owner[n].id
         assert owner[n].code == owner[a].code  # every code here has a sibling concept in its leaf group
+
+
+def test_hard_negative_triplets_are_shaped_like_retrieval():
+    """Alternative label -> its preferred label, against a sibling's preferred label (the likely wrong answer)."""
+    from domaintune.data.taxonomy import iter_hard_negative_triplets
+
+    concepts = [Concept(f"c{i}", f"label {i}", (f"alt {i} a",), code)
+                for i, code in enumerate(["1111", "1111", "2111", "2111"])]
+    owner = {lab: c for c in concepts for lab in c.labels}
+    rows = list(iter_hard_negative_triplets(concepts, TaxonomyConfig(pairs_per_concept=2), seed=0))
+    assert len(rows) == 4
+    for a, p, n in rows:
+        assert a in owner[a].alternatives and p == owner[a].preferred
+        assert n == owner[n].preferred and owner[n].id != owner[a].id

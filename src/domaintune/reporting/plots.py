@@ -60,3 +60,39 @@ def learning_curves(log_history: list[dict], metric_key: str, path: Path) -> Pat
         ax2.set_ylabel(label, color="tab:red")
     ax1.set_title("learning curves")
     return _save(fig, path)
+
+
+def confusion_matrix(labels: list[str], matrix: np.ndarray, path: Path, title: str = "confusion matrix") -> Path:
+    """Rows: true label; columns: predicted label; cells: counts, shaded by the row's share."""
+    n = len(labels)
+    size = max(4.0, 0.5 * n + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size), layout="constrained")
+    share = matrix / np.clip(matrix.sum(axis=1, keepdims=True), 1, None)
+    im = ax.imshow(share, vmin=0, vmax=1, cmap="Blues")
+    ax.set_xticks(range(n), labels, rotation=90)
+    ax.set_yticks(range(n), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    if n <= 30:
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center", fontsize=8,
+                        color="white" if share[i, j] > 0.6 else "black")
+    fig.colorbar(im, ax=ax, shrink=0.7, label="share of the true label's rows")
+    return _save(fig, path)
+
+
+def bar_chart(names: list[str], series: dict[str, list[float]], path: Path, title: str) -> Path:
+    """Grouped bars: one group per name, one bar per series (e.g. accuracy and macro-F1 per strategy)."""
+    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(names) + 2), 4), layout="constrained")
+    width = 0.8 / max(1, len(series))
+    for k, (label, values) in enumerate(series.items()):
+        xs = np.arange(len(names)) + k * width
+        bars = ax.bar(xs, values, width, label=label)
+        ax.bar_label(bars, fmt="%.3f", fontsize=7)
+    ax.set_xticks(np.arange(len(names)) + width * (len(series) - 1) / 2, names)
+    ax.set_ylim(0, 1.05)
+    ax.legend(loc="lower right")
+    ax.set_title(title)
+    return _save(fig, path)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from domaintune.utils import atomic_write_text
 
-METRIC_ORDER = ["spearman", "pearson", "mrr@10", "recall@1", "recall@10", "map"]
+METRIC_ORDER = ["spearman", "pearson", "mrr@10", "recall@1", "recall@10", "map", "accuracy", "macro_f1"]
 
 
 def deltas(before: dict, after: dict) -> dict:
@@ -45,11 +45,31 @@ def _fmt(v, signed=False) -> str:
     return f"{v:+.4f}" if signed else f"{v:.4f}"
 
 
+def run_summary(metrics: dict) -> list[tuple[str, str]]:
+    """The run's scalar facts (base model, loss or strategy, row counts, ...) as (name, value) rows."""
+    rows = [(k.replace("_", " "), str(v)) for k, v in metrics.get("run", {}).items()
+            if isinstance(v, (str, int, float, bool)) or v is None]
+    params = metrics.get("run", {}).get("parameters")
+    if isinstance(params, dict) and params.get("total"):
+        rows.append(("trainable parameters", f"{params['trainable']:,} of {params['total']:,} "
+                                             f"({100 * params['trainable'] / params['total']:.2f}%)"))
+    return rows + [("recipe hash", str(metrics.get("recipe_hash")))]
+
+
+def per_class_rows(metrics: dict) -> list[tuple[str, str, dict, dict | None]]:
+    """(split, label, after, before) per-class precision / recall / F1 of a classification run."""
+    pc = metrics.get("per_class", {})
+    return [(split, label, vals, pc.get("before", {}).get(split, {}).get(label))
+            for split, by_label in pc.get("after", {}).items() for label, vals in by_label.items()]
+
+
+def _per_class_cell(after: dict, before: dict | None, key: str) -> str:
+    return f"{after[key]:.3f}" + (f" ({before[key]:.3f})" if before else "")
+
+
 def write_markdown(run_dir: Path, metrics: dict, plots: dict[str, str]) -> Path:
     lines = [f"# domaintune report: {metrics.get('task', 'similarity')}", ""]
-    info = metrics.get("run", {})
-    lines += [f"- base model: `{info.get('base_model')}`", f"- loss: `{info.get('loss')}`",
-              f"- training pairs: {info.get('train_pairs')}", f"- recipe hash: `{metrics.get('recipe_hash')}`", ""]
+    lines += [f"- {k}: `{v}`" for k, v in run_summary(metrics)] + [""]
     ret = metrics.get("retention", {})
     if ret.get("checked"):
         verdict = "kept" if ret["passed"] else "**LOST: general ability dropped beyond tolerance**"
@@ -60,6 +80,14 @@ def write_markdown(run_dir: Path, metrics: dict, plots: dict[str, str]) -> Path:
     for ev, m, b, a, d in metrics_table(metrics):
         lines.append(f"| {ev} | {m} | {_fmt(b)} | {_fmt(a)} | {_fmt(d, True)} |")
     lines.append("")
+    pcr = per_class_rows(metrics)
+    if pcr:
+        lines += ["## Per class (after; before in brackets)", "",
+                  "| split | label | precision | recall | F1 | support |", "|---|---|---|---|---|---|"]
+        for split, label, a, b in pcr:
+            cells = " | ".join(_per_class_cell(a, b, k) for k in ("precision", "recall", "f1"))
+            lines.append(f"| {split} | {label} | {cells} | {a['support']} |")
+        lines.append("")
     timings = metrics.get("timings", {})
     if timings:
         lines += ["## Timings (seconds)", ""] + [f"- {k}: {v}" for k, v in timings.items()] + [""]
@@ -88,7 +116,15 @@ def write_html(run_dir: Path, metrics: dict, plots: dict[str, str]) -> Path:
     for title, rel in plots.items():
         data = base64.b64encode((Path(run_dir) / rel).read_bytes()).decode()
         imgs += f"<h2>{esc(title)}</h2><img alt='{esc(title)}' src='data:image/png;base64,{data}'/>"
-    info = metrics.get("run", {})
+    summary = "".join(f"<li>{esc(k)}: <code>{esc(v)}</code></li>" for k, v in run_summary(metrics))
+    pcr = per_class_rows(metrics)
+    per_class = ""
+    if pcr:
+        per_class = ("<h2>Per class (after; before in brackets)</h2><table><tr><th>split</th><th>label</th>"
+                     "<th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>" + "".join(
+                         f"<tr><td>{esc(sp)}</td><td>{esc(lab)}</td>"
+                         + "".join(f"<td>{_per_class_cell(a, b, k)}</td>" for k in ("precision", "recall", "f1"))
+                         + f"<td>{a['support']}</td></tr>" for sp, lab, a, b in pcr) + "</table>")
     timings = "".join(f"<li>{esc(k)}: {v}</li>" for k, v in metrics.get("timings", {}).items())
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>domaintune report</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse}}
@@ -96,9 +132,9 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}td:first-child,t
 .pos{{color:#080}}.neg{{color:#b00}}.warn{{background:#fdd;padding:8px}}.ok{{background:#dfd;padding:8px}}
 img{{max-width:100%}}</style></head><body>
 <h1>domaintune report: {esc(str(metrics.get('task', 'similarity')))}</h1>
-<p>base model <code>{esc(str(info.get('base_model')))}</code>, loss <code>{esc(str(info.get('loss')))}</code>,
-{esc(str(info.get('train_pairs')))} training pairs, recipe hash <code>{esc(str(metrics.get('recipe_hash')))}</code></p>
+<ul>{summary}</ul>
 {banner}<table><tr><th>eval</th><th>metric</th><th>before</th><th>after</th><th>delta</th></tr>{rows}</table>
+{per_class}
 <h2>Timings (seconds)</h2><ul>{timings}</ul>{imgs}</body></html>"""
     path = Path(run_dir) / "report.html"
     atomic_write_text(path, doc)
@@ -134,6 +170,41 @@ model = SentenceTransformer("path/to/this/folder")
 
 STSb = STS benchmark (general English similarity: did the model keep its general ability?).
 domain_test = held-out domain pairs; retrieval = held-out concepts, alternative label -> preferred label.
+
+## Recipe
+
+```yaml
+{recipe_yaml}```
+"""
+
+
+def classification_model_card(metrics: dict, recipe_yaml: str) -> str:
+    info = metrics.get("run", {})
+    rows = "\n".join(f"| {ev} | {m} | {_fmt(b)} | {_fmt(a)} | {_fmt(d, True)} |"
+                     for ev, m, b, a, d in metrics_table(metrics))
+    strategy = info.get("strategy")
+    how = {"frozen": "a head trained on frozen encoder features (this folder holds the head; the encoder is named "
+                     "in domaintune_classifier.json)",
+           "full": "full fine-tuning (a standard transformers AutoModelForSequenceClassification folder)"}.get(
+        strategy, f"a {strategy} adapter (PEFT) with the classification head saved inside it")
+    return f"""---
+library_name: {'transformers' if strategy == 'full' else 'domaintune'}
+tags: [text-classification, domaintune]
+base_model: {info.get('base_model')}
+---
+# Text classifier (domaintune)
+
+Trained from `{info.get('base_model')}` by {how}, on {info.get('train_rows')} rows of `{info.get('data')}`.
+Labels: {', '.join(map(str, metrics.get('labels', [])))}{' (multi-label)' if info.get('multi_label') else ''}.
+
+Predict with `domaintune predict THIS_FOLDER --input FILE`, or in Python:
+`from domaintune.classifier.model import load_classifier; load_classifier(path).predict_proba(texts)`.
+
+## Before (untouched encoder + logistic regression) / after
+
+| eval | metric | before | after | delta |
+|---|---|---|---|---|
+{rows}
 
 ## Recipe
 

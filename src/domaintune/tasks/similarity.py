@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from domaintune.models import freeze, load_sentence_model
 from domaintune.recipe import Recipe, recipe_to_yaml, save_recipe
 from domaintune.reporting import plots
 from domaintune.reporting.report import deltas, model_card, retention_check, write_html, write_markdown
+from domaintune.tasks.rundir import prepare_run_dir
 from domaintune.utils import (
     atomic_write_json,
     atomic_write_text,
@@ -31,34 +31,6 @@ from domaintune.utils import (
 )
 
 log = logging.getLogger("domaintune")
-
-RUN_MARKERS = ("recipe.yaml", "metrics.json", "checkpoints", "model")
-
-
-def prepare_run_dir(recipe: Recipe, resume: bool, overwrite: bool) -> Path:
-    """Never lose an earlier run: an occupied folder is refused unless --resume or --overwrite."""
-    run_dir = Path(recipe.output.dir)
-    occupied = run_dir.exists() and any((run_dir / m).exists() for m in RUN_MARKERS)
-    if occupied and not (resume or overwrite):
-        raise DomaintuneError(
-            f"{run_dir}: already holds a run; pass --resume to continue it, --overwrite to replace it, "
-            "or choose another output.dir"
-        )
-    if occupied and resume:
-        saved = run_dir / "recipe.yaml"
-        if saved.exists():
-            from domaintune.recipe import load_recipe
-
-            old = load_recipe(saved)
-            if old.hash() != recipe.hash():
-                raise DomaintuneError(
-                    f"{run_dir}: --resume with a recipe that differs from the one this run started with "
-                    f"({saved}); resume with that recipe, or start a new output.dir"
-                )
-    if occupied and overwrite and not resume:
-        shutil.rmtree(run_dir)
-    return run_dir  # created once the data has been read: a bad file leaves no empty folder behind
-
 
 def load_data(recipe: Recipe, run_dir: Path):
     """Returns (train, validation, domain test or None, retrieval task or None, validation retrieval task or None,

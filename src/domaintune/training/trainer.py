@@ -17,11 +17,12 @@ from datasets import Dataset
 
 from domaintune.errors import DomaintuneError
 from domaintune.losses import POSITIVE_ONLY, build_loss
-from domaintune.training.callbacks import (
-    CheckpointCompleteCallback,
-    RichProgressCallback,
-    latest_complete_checkpoint,
-    remove_incomplete_checkpoints,
+from domaintune.training.common import (
+    callbacks,
+    prepare_trainer,
+    resume_checkpoint,
+    run_statistics,
+    training_arguments,
 )
 from domaintune.training.sampler import LengthGroupedBatchSampler, row_lengths
 
@@ -46,8 +47,6 @@ def train_pairs(model, train_df: pd.DataFrame, val_df: pd.DataFrame, recipe, run
     """Train `model` in place (the best checkpoint by validation is loaded at the end). Returns statistics."""
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
-    from transformers import EarlyStoppingCallback
-    from transformers.integrations import TensorBoardCallback
 
     t = recipe.training
     checkpoint_dir = Path(run_dir) / "checkpoints"
@@ -90,85 +89,17 @@ def train_pairs(model, train_df: pd.DataFrame, val_df: pd.DataFrame, recipe, run
         )
     metric_key = VALIDATION_METRICS[metric]
     args = SentenceTransformerTrainingArguments(
-        output_dir=str(checkpoint_dir),
-        num_train_epochs=t.epochs,
-        max_steps=t.max_steps,
-        per_device_train_batch_size=t.batch_size,
-        per_device_eval_batch_size=recipe.evaluation.batch_size,
-        gradient_accumulation_steps=t.gradient_accumulation_steps,
-        learning_rate=t.learning_rate,
-        weight_decay=t.weight_decay,
-        warmup_steps=float(t.warmup_ratio),  # transformers 5: a float < 1 is a ratio of all steps
-        lr_scheduler_type=t.scheduler,
-        max_grad_norm=t.max_grad_norm,
-        optim="adamw_torch",
-        eval_strategy="steps",
-        eval_steps=t.eval_steps,
-        save_strategy="steps",
-        save_steps=t.eval_steps,
-        save_total_limit=t.save_total_limit,
-        load_best_model_at_end=True,
-        metric_for_best_model=metric_key,
-        greater_is_better=True,
-        logging_steps=max(1, min(10, t.eval_steps)),
-        report_to="none",
-        seed=t.seed,
-        data_seed=t.seed,
-        disable_tqdm=True,
+        **training_arguments(t, checkpoint_dir, metric_key, True, recipe.evaluation.batch_size),
         batch_sampler=batch_sampler,
-        dataloader_num_workers=0,
-        use_cpu=None if _has_accelerator() else True,
     )
-    callbacks = [RichProgressCallback(metric_key, enabled=show_progress), CheckpointCompleteCallback()]
-    if t.early_stopping.patience > 0:
-        callbacks.append(EarlyStoppingCallback(t.early_stopping.patience, t.early_stopping.min_delta))
-    if t.tensorboard:
-        from torch.utils.tensorboard import SummaryWriter
-
-        callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(str(Path(run_dir) / "tensorboard"))))
     trainer = SentenceTransformerTrainer(
-        model=model, args=args, train_dataset=train_ds, loss=loss, evaluator=validator, callbacks=callbacks,
+        model=model, args=args, train_dataset=train_ds, loss=loss, evaluator=validator,
+        callbacks=callbacks(t, run_dir, metric_key, show_progress),
     )
-    from transformers.trainer_callback import PrinterCallback
-
-    trainer.remove_callback(PrinterCallback)  # the rich progress bar replaces the raw log dicts
-    resume_from = None
-    if resume:
-        moved = remove_incomplete_checkpoints(checkpoint_dir)
-        if moved:
-            log.warning("set aside half-written checkpoint(s) from the interrupted run: %s", ", ".join(moved))
-        latest = latest_complete_checkpoint(checkpoint_dir)
-        if latest is not None:
-            resume_from = str(latest)
-            log.info("resuming from %s", latest)
-        else:
-            log.info("no complete checkpoint yet: training starts from the beginning")
+    prepare_trainer(trainer)
+    resume_from = resume_checkpoint(checkpoint_dir, resume)
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume_from)
-    seconds = time.perf_counter() - start
-    state = trainer.state
-    steps_run = state.global_step - (int(Path(resume_from).name.split("-")[1]) if resume_from else 0)
-    pairs_seen = steps_run * t.batch_size * t.gradient_accumulation_steps
-    return {
-        "seconds": round(seconds, 2),
-        "global_step": state.global_step,
-        "epochs": round(state.epoch or 0.0, 3),
-        "train_pairs": len(train_df),
-        "pairs_per_second": round(min(pairs_seen, len(train_df) * max(1, t.epochs)) / seconds, 2)
-        if seconds > 0 else None,
-        "best_step": state.best_global_step,
-        "validation_metric": metric,
-        "validation_metric_key": metric_key,
-        "best_validation_metric": state.best_metric,
-        "stopped_early": bool(t.early_stopping.patience > 0 and state.global_step < state.max_steps),
-        "resumed_from": resume_from,
-        "train_loss": result.training_loss,
-        "log_history": state.log_history,
-    }
-
-
-@functools.cache
-def _has_accelerator() -> bool:
-    import torch
-
-    return torch.cuda.is_available() or (hasattr(torch.backends, "mps") and torch.backends.mps.is_available())
+    stats = run_statistics(trainer, result, time.perf_counter() - start, resume_from, len(train_df), t, metric_key)
+    stats["pairs_per_second"] = stats.pop("rows_per_second")
+    return {**stats, "train_pairs": len(train_df), "validation_metric": metric}

@@ -1,0 +1,85 @@
+"""Strategy `frozen`: the encoder never changes; its features are computed once (cached on disk) and a head
+is trained on them in seconds. Also the linear probe, the "before" column of every classification report.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from domaintune.classifier.features import cached_features, default_cache_dir
+from domaintune.classifier.heads import fit_logistic, train_mlp
+from domaintune.classifier.model import Classifier, base_record
+
+log = logging.getLogger("domaintune")
+
+
+class FrozenEncoder:
+    """An untouched encoder with its tokenizer, fingerprint and feature cache."""
+
+    def __init__(self, name: str, cache_dir: str | None, batch_size: int = 64):
+        from transformers import AutoModel, AutoTokenizer
+
+        from domaintune.models import encoder_folder
+
+        folder = encoder_folder(name)
+        self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        self.encoder = AutoModel.from_pretrained(str(folder)).eval()
+        self.base = base_record(name)
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.batch_size = batch_size
+        self.seconds_encoding = 0.0
+
+    def features(self, ids: list[list[int]], layers: int, pooling: str, noise_pass: int = 0,
+                 what: str = "") -> np.ndarray:
+        t = time.perf_counter()
+        feats, cached = cached_features(self.encoder, self.base["fingerprint"], ids, self.tokenizer.pad_token_id or 0,
+                                        self.cache_dir, layers, pooling, self.batch_size, noise_pass, what)
+        if not cached:
+            self.seconds_encoding += time.perf_counter() - t
+        return feats
+
+
+def train_frozen(frozen: FrozenEncoder, cfg, recipe, labels: list[str], train_ids, y_train, val_ids, y_val,
+                 class_weights: np.ndarray | None, layers: int | None = None,
+                 head: str | None = None) -> tuple[Classifier, dict]:
+    """Features once (plus optional dropout-noised passes of the training rows), then the head."""
+    layers = layers or cfg.layers
+    head = head or cfg.head
+    multi, pooling = recipe.data.multi_label, recipe.model.pooling
+    start = time.perf_counter()
+    x_train = [frozen.features(train_ids, layers, pooling, what="training")]
+    for k in range(1, cfg.noisy_passes + 1):
+        x_train.append(frozen.features(train_ids, layers, pooling, noise_pass=k, what="training"))
+    x_val = frozen.features(val_ids, layers, pooling, what="validation")
+    x = np.concatenate(x_train)
+    y = np.concatenate([y_train] * len(x_train))
+    t_head = time.perf_counter()
+    if head == "mlp":
+        model, info = train_mlp(x, y, x_val, y_val, len(labels), multi, cfg.mlp_hidden, cfg.mlp_dropout,
+                                cfg.mlp_epochs, cfg.mlp_learning_rate, recipe.training.batch_size, class_weights,
+                                recipe.evaluation.threshold, recipe.training.seed)
+        head_config = {"kind": "mlp", "in_features": x.shape[1], "hidden": cfg.mlp_hidden, "dropout": cfg.mlp_dropout}
+    else:
+        model, info = fit_logistic(x, y, x_val, y_val, len(labels), multi, cfg.C, cfg.C_grid,
+                                   class_weights is not None, recipe.evaluation.threshold, recipe.training.seed)
+        head_config = {"kind": "logistic", "in_features": x.shape[1]}
+    clf = Classifier("frozen", frozen.tokenizer, labels, multi, recipe.model.max_seq_length, recipe.model.truncation,
+                     recipe.evaluation.threshold, encoder=frozen.encoder, head=model.eval(), layers=layers,
+                     pooling=pooling, base=frozen.base, head_config=head_config)
+    clf.feature_fn = lambda ids: frozen.features(ids, layers, pooling, what="evaluation")
+    stats = {"seconds": round(time.perf_counter() - start, 2), "head_seconds": round(time.perf_counter() - t_head, 2),
+             "feature_rows": len(x), **info}
+    return clf, stats
+
+
+def linear_probe(frozen: FrozenEncoder, recipe, labels, train_ids, y_train, val_ids, y_val) -> Classifier:
+    """The untouched encoder (last layer, pooled) + logistic regression, C picked on validation."""
+    from domaintune.recipe import FrozenConfig
+
+    clf, _ = train_frozen(frozen, FrozenConfig(), recipe, labels, train_ids, y_train, val_ids, y_val, None,
+                          layers=1, head="logistic")
+    return clf

@@ -1,0 +1,145 @@
+"""Strategies that train the encoder: `full` (AutoModelForSequenceClassification, optionally with the lower
+k layers frozen) and adapters (`lora`, `ia3`, `loha`, `lokr`: PEFT, with the head and pooler trained and
+saved beside the adapter). Training is transformers' Trainer with the mechanics every task shares
+(training/common.py) and length-grouped batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from domaintune.classifier.model import Classifier, base_record, label_config
+from domaintune.errors import DomaintuneError
+from domaintune.training.common import (
+    callbacks,
+    prepare_trainer,
+    resume_checkpoint,
+    run_statistics,
+    training_arguments,
+)
+
+log = logging.getLogger("domaintune")
+
+ADAPTERS = {"lora": "LoraConfig", "ia3": "IA3Config", "loha": "LoHaConfig", "lokr": "LoKrConfig"}
+VALIDATION_KEYS = {"accuracy": ("eval_accuracy", True), "macro_f1": ("eval_macro_f1", True),
+                   "loss": ("eval_loss", False)}
+
+
+def check_strategy(strategy: str) -> None:
+    if strategy not in ("frozen", "full", *ADAPTERS):
+        raise DomaintuneError(f"recipe: 'strategy': unknown strategy {strategy!r}; expected frozen, full or one of "
+                              f"the adapters {', '.join(ADAPTERS)}")
+
+
+def build_model(recipe, labels: list[str]):
+    """The sequence classifier of a `full` or adapter run, on the recipe's encoder."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from domaintune.models import encoder_folder
+
+    enc = encoder_folder(recipe.model.name)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        str(enc), **label_config(labels, recipe.data.multi_label))
+    tokenizer = AutoTokenizer.from_pretrained(str(enc))
+    strategy = recipe.strategy
+    if strategy == "full":
+        _freeze(model, recipe.model.freeze_embeddings, recipe.model.freeze_layers)
+        return model, tokenizer, {}
+    import peft
+
+    a = recipe.adapter
+    kw = {"task_type": peft.TaskType.SEQ_CLS, "target_modules": a.target_modules,
+          "modules_to_save": [n for n in ("classifier", "score", "pooler") if _has_module(model, n)]}
+    if strategy == "lora":
+        kw.update(r=a.r, lora_alpha=a.alpha, lora_dropout=a.dropout)
+    elif strategy in ("loha", "lokr"):
+        kw.update(r=a.r, alpha=a.alpha, module_dropout=a.dropout)
+    elif strategy == "ia3" and a.target_modules == "all-linear":
+        kw["feedforward_modules"] = "all-linear"
+    config = getattr(peft, ADAPTERS[strategy])(**kw)
+    model = peft.get_peft_model(model, config)
+    return model, tokenizer, base_record(recipe.model.name)
+
+
+def _has_module(model, name: str) -> bool:
+    return any(n.split(".")[-1] == name for n, _ in model.named_modules())
+
+
+def _freeze(model, embeddings: bool, lower_layers: int) -> None:
+    base = getattr(model, model.base_model_prefix, model)
+    if embeddings and hasattr(base, "embeddings"):
+        for p in base.embeddings.parameters():
+            p.requires_grad = False
+    if lower_layers:
+        layers = getattr(getattr(base, "encoder", None), "layer", None)
+        if layers is None or lower_layers > len(layers):
+            raise DomaintuneError(f"model.freeze_layers={lower_layers}: the encoder has "
+                                  f"{'no layer list' if layers is None else f'{len(layers)} layers'}")
+        for layer in layers[:lower_layers]:
+            for p in layer.parameters():
+                p.requires_grad = False
+
+
+def _dataset(ids: list[list[int]], y: np.ndarray):
+    from datasets import Dataset
+
+    return Dataset.from_dict({"input_ids": ids, "labels": y.tolist(), "length": [len(x) for x in ids]})
+
+
+def train_sequence(recipe, labels: list[str], train_ids, y_train, val_ids, y_val, run_dir: Path,
+                   class_weights: np.ndarray | None, resume: bool = False,
+                   show_progress: bool = True) -> tuple[Classifier, dict]:
+    """Train a full or adapter classifier; the best checkpoint by the validation metric is loaded at the end."""
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+    from domaintune.evaluation.classification import classification_metrics
+
+    model, tokenizer, base = build_model(recipe, labels)
+    t, multi = recipe.training, recipe.data.multi_label
+    metric_key, greater = VALIDATION_KEYS[t.validation_metric]
+    checkpoint_dir = Path(run_dir) / "checkpoints"
+
+    def compute_metrics(pred):
+        logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
+        from domaintune.classifier.heads import probabilities
+
+        summary, _, _ = classification_metrics(pred.label_ids, probabilities(logits, multi), labels, multi,
+                                               recipe.evaluation.threshold)
+        return summary
+
+    compute_loss = None
+    if class_weights is not None:
+        weight = torch.tensor(class_weights, dtype=torch.float32)
+
+        def compute_loss(outputs, targets, num_items_in_batch=None):
+            logits = outputs.logits
+            if multi:
+                return torch.nn.functional.binary_cross_entropy_with_logits(
+                    logits, targets.float(), pos_weight=weight.to(logits.device))
+            return torch.nn.functional.cross_entropy(logits, targets, weight=weight.to(logits.device))
+
+    if recipe.strategy != "full" and recipe.adapter.learning_rate:
+        t = t.model_copy(update={"learning_rate": recipe.adapter.learning_rate})
+    args = TrainingArguments(
+        **training_arguments(t, checkpoint_dir, metric_key, greater, recipe.evaluation.batch_size),
+        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
+        length_column_name="length",
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=_dataset(train_ids, y_train),
+                      eval_dataset=_dataset(val_ids, y_val), data_collator=DataCollatorWithPadding(tokenizer),
+                      processing_class=tokenizer, compute_metrics=compute_metrics, compute_loss_func=compute_loss,
+                      callbacks=callbacks(t, run_dir, metric_key, show_progress))
+    prepare_trainer(trainer)
+    resume_from = resume_checkpoint(checkpoint_dir, resume)
+    start = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=resume_from)
+    stats = run_statistics(trainer, result, time.perf_counter() - start, resume_from, len(train_ids), t, metric_key)
+    clf = Classifier(recipe.strategy, tokenizer, labels, multi, recipe.model.max_seq_length, recipe.model.truncation,
+                     recipe.evaluation.threshold, model=trainer.model.eval(), base=base,
+                     head_config={"peft": recipe.strategy} if base else {})
+    return clf, stats
