@@ -81,3 +81,54 @@ def test_init_and_help(tmp_path):
     res = cli("init", "similarity", "-o", tmp_path / "r.yaml")
     assert res.returncode == 0 and (tmp_path / "r.yaml").exists()
     assert cli("--help").returncode == 0
+
+
+# ---------------------------------------------------------------- classification
+
+
+@pytest.fixture
+def cls_recipe(tmp_path):
+    def make(train: dict | str, validation: dict | None = None, extra=""):
+        data = tmp_path / "train.csv"
+        if isinstance(train, str):
+            data.write_text(train)
+        else:
+            pd.DataFrame(train).to_csv(data, index=False)
+        val = ""
+        if validation is not None:
+            pd.DataFrame(validation).to_csv(tmp_path / "val.csv", index=False)
+            val = f"  validation: {tmp_path / 'val.csv'}\n"
+        r = tmp_path / "cls.yaml"
+        r.write_text(f"task: classification\ndata:\n  train: {data}\n{val}output:\n  dir: {tmp_path / 'run'}\n{extra}")
+        return r
+    return make
+
+
+def test_classification_one_class_only(cls_recipe):
+    res = cli("train", cls_recipe({"text": ["a", "b", "c"], "label": ["x", "x", "x"]}))
+    assert_one_line_error(res, "train.csv", "column 'label' holds one class only")
+
+
+def test_classification_unseen_validation_label(cls_recipe):
+    res = cli("train", cls_recipe({"text": ["a", "b", "c", "d"], "label": ["x", "y", "x", "y"]},
+                                  {"text": ["e", "f"], "label": ["x", "z"]}))
+    assert_one_line_error(res, "val.csv", "not seen in training", "row 2: 'z'")
+
+
+def test_classification_empty_file(cls_recipe):
+    assert_one_line_error(cli("train", cls_recipe("")), "train.csv", "the file is empty")
+
+
+def test_classification_multi_label_row_in_single_label_task(cls_recipe):
+    res = cli("train", cls_recipe({"text": ["a", "b", "c"], "label": ["x", "y|x", "y"]}))
+    assert_one_line_error(res, "train.csv", "row 2, column 'label'", "data.multi_label is false")
+
+
+def test_classification_unknown_strategy(cls_recipe):
+    res = cli("train", cls_recipe({"text": ["a", "b"], "label": ["x", "y"]}, extra="strategy: dora\n"))
+    assert_one_line_error(res, "unknown strategy 'dora'")
+
+
+def test_predict_on_a_folder_that_is_not_a_classifier(tmp_path):
+    (tmp_path / "in.txt").write_text("hello\n")
+    assert_one_line_error(cli("predict", tmp_path, "--input", tmp_path / "in.txt"), "not a domaintune classifier")
