@@ -35,6 +35,10 @@ def train(recipe: str | Path | RecipeBase | None = None, overrides: list[str] | 
         from domaintune.tasks import classification
 
         return classification.run(recipe, resume=resume, overwrite=overwrite, show_progress=show_progress)
+    if recipe.task == "fewshot":
+        from domaintune.tasks import fewshot
+
+        return fewshot.run(recipe, resume=resume, overwrite=overwrite, show_progress=show_progress)
     from domaintune.tasks import similarity
 
     return similarity.run(recipe, resume=resume, overwrite=overwrite, show_progress=show_progress)
@@ -136,7 +140,7 @@ def report(run_dir: str | Path) -> dict[str, Path]:
         from domaintune.tasks.compare import write_compare_report
 
         return write_compare_report(run_dir, metrics)
-    if metrics.get("task") == "classification":
+    if metrics.get("task") in ("classification", "fewshot"):
         from domaintune.tasks.classification import write_report as write_classification_report
 
         return write_classification_report(run_dir, metrics)

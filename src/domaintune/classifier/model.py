@@ -6,7 +6,9 @@ fresh process, so "reloaded predicts like trained" holds by construction. Saved 
 - `full`: a standard transformers folder (AutoModelForSequenceClassification + tokenizer);
 - adapters (`lora`, `ia3`, ...): the PEFT adapter, with the classification head and pooler inside it
   (modules_to_save), plus the tokenizer; the base encoder is named and fingerprinted;
-- `frozen`: the head's weights only; the base encoder is named and fingerprinted.
+- `frozen`: the head's weights only; the base encoder is named and fingerprinted;
+- `fewshot`: the contrastively tuned sentence-transformers encoder (`body/`, loads in plain
+  sentence-transformers) and the head (`head.safetensors`).
 
 Each also holds `domaintune_classifier.json`: strategy, labels, multi-label, max length, truncation, threshold.
 Loading a head or adapter on top of an encoder whose weights differ from the one it was trained on is refused.
@@ -58,11 +60,26 @@ class Classifier:
             self.head.eval()
             return self.head(torch.tensor(feats)).numpy()
         self.model.eval()
+        if self.strategy == "fewshot":
+            self.head.eval()
+            return self.head(torch.tensor(self.embed_ids(ids, batch_size))).numpy()
         out = np.zeros((len(ids), len(self.labels)), dtype=np.float32)
         device = next(self.model.parameters()).device
         for rows, input_ids, mask in padded_batches(ids, batch_size, pad):
             out[rows] = self.model(input_ids=input_ids.to(device),
                                    attention_mask=mask.to(device)).logits.float().cpu().numpy()
+        return out
+
+    @torch.no_grad()
+    def embed_ids(self, ids: list[list[int]], batch_size: int = 64) -> np.ndarray:
+        """fewshot: sentence embeddings of the body (a SentenceTransformer) for token ids."""
+        self.model.eval()
+        out = None
+        for rows, input_ids, mask in padded_batches(ids, batch_size, self.tokenizer.pad_token_id or 0):
+            emb = self.model({"input_ids": input_ids, "attention_mask": mask})["sentence_embedding"].float().numpy()
+            if out is None:
+                out = np.zeros((len(ids), emb.shape[1]), dtype=np.float32)
+            out[rows] = emb
         return out
 
     def predict_proba_ids(self, ids: list[list[int]], batch_size: int = 64) -> np.ndarray:
@@ -86,10 +103,12 @@ class Classifier:
     def save(self, folder: Path) -> None:
         """Write into `folder` (the caller swaps it into place atomically)."""
         folder = Path(folder)
-        if self.strategy == "frozen":
+        if self.strategy in ("frozen", "fewshot"):
             from safetensors.torch import save_file
 
             save_file({k: v.contiguous() for k, v in self.head.state_dict().items()}, str(folder / "head.safetensors"))
+            if self.strategy == "fewshot":
+                self.model.save_pretrained(str(folder / "body"))
         else:
             self.model.save_pretrained(str(folder))
             self.tokenizer.save_pretrained(str(folder))
@@ -101,8 +120,9 @@ class Classifier:
             head = sum(p.numel() for p in self.head.parameters())
             total = head + sum(p.numel() for p in self.encoder.parameters())
             return {"trainable": head, "total": total}
-        return {"trainable": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
-                "total": sum(p.numel() for p in self.model.parameters())}
+        extra = sum(p.numel() for p in self.head.parameters()) if self.strategy == "fewshot" else 0
+        return {"trainable": extra + sum(p.numel() for p in self.model.parameters() if p.requires_grad),
+                "total": extra + sum(p.numel() for p in self.model.parameters())}
 
 
 def base_record(name: str) -> dict:
@@ -150,6 +170,16 @@ def load_classifier(folder: str | Path) -> Classifier:
         head.load_state_dict(load_file(str(folder / "head.safetensors")))
         return Classifier("frozen", AutoTokenizer.from_pretrained(str(enc_dir)),
                           encoder=AutoModel.from_pretrained(str(enc_dir)).eval(), head=head.eval(), **common)
+    if strategy == "fewshot":
+        from safetensors.torch import load_file
+        from sentence_transformers import SentenceTransformer
+
+        body = SentenceTransformer(str(folder / "body"), local_files_only=True)
+        hc = meta["head"]
+        head = build_head(hc["kind"], hc["in_features"], len(meta["labels"]), hc.get("hidden", 512),
+                          hc.get("dropout", 0.1))
+        head.load_state_dict(load_file(str(folder / "head.safetensors")))
+        return Classifier("fewshot", body.tokenizer, model=body.eval(), head=head.eval(), **common)
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     if strategy == "full":
         model = AutoModelForSequenceClassification.from_pretrained(str(folder))
