@@ -243,6 +243,23 @@ def pairs_from_taxonomy(taxonomy: str = typer.Argument(..., help="taxonomy table
     out.print(f"wrote {output}: concepts {stats['concepts']}, pairs {stats['pairs']}")
 
 
+@data_app.command("labels-from-taxonomy")
+def labels_from_taxonomy(taxonomy: str = typer.Argument(..., help="taxonomy table or builtin:esco_en|de|es"),
+                         output: Path = typer.Option(..., "--output", "-o", help="CSV to write (text, label)"),
+                         level: int = typer.Option(1, help="code prefix length that names the class "
+                                                            "(ESCO/ISCO: 1 = major group, 2 = sub-major, ...)"),
+                         alternatives: bool = typer.Option(True, help="include alternative labels as rows")):
+    """A classification file from a taxonomy: job title -> ISCO group, for example."""
+    from domaintune.data.taxonomy import labelled_titles
+    from domaintune.recipe import load_recipe
+
+    if output.exists():
+        raise DomaintuneError(f"{output}: exists; choose another --output")
+    stats = labelled_titles(load_recipe(None, [f"data.taxonomy.path={taxonomy}"]).data.taxonomy, level, output,
+                            alternatives)
+    out.print(f"wrote {output}: {stats['rows']} rows, {stats['classes']} classes")
+
+
 def main() -> None:
     try:
         app(standalone_mode=True)

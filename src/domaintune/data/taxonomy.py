@@ -247,3 +247,12 @@ def retrieval_task(cfg: TaxonomyConfig, max_queries: int, seed: int, split: str 
     queries = {f"q{i}": text for i, (_, text) in enumerate(pairs)}
     relevant = {f"q{i}": {cid} for i, (cid, _) in enumerate(pairs)}
     return queries, corpus, relevant
+
+
+def labelled_titles(cfg: TaxonomyConfig, level: int, out: Path, alternatives: bool = True) -> dict:
+    """A classification file from a taxonomy: each label of each concept (preferred, and alternatives when
+    asked) with the concept's code cut to `level` characters as its class (ESCO: 1 = ISCO major group)."""
+    concepts = load_taxonomy(cfg)
+    rows = ((text, c.code[:level]) for c in concepts for text in (c.labels if alternatives else (c.preferred,)))
+    n = write_pairs_csv(Path(out), rows, header=("text", "label"))
+    return {"rows": n, "classes": len({c.code[:level] for c in concepts})}
