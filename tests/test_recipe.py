@@ -51,3 +51,25 @@ def test_yaml_round_trip_keeps_special_strings():
     again = Recipe.model_validate(yaml.safe_load(recipe_to_yaml(r)))
     assert again.data.taxonomy.alternatives_separator == "\n"
     assert again == r
+
+
+@pytest.mark.parametrize("task", ["classification", "fewshot"])
+def test_init_every_task_writes_every_default_with_a_comment(tmp_path, task):
+    from domaintune.recipe import RECIPES
+
+    path = api.init(task, tmp_path / "r.yaml")
+    text = path.read_text()
+    assert load_recipe(path) == RECIPES[task]()
+    assert set(yaml.safe_load(text)) == set(RECIPES[task].model_fields)
+    for line in text.splitlines()[1:]:
+        if line.strip() and not line.strip().startswith("- "):
+            assert "  # " in line, f"no comment on: {line}"
+
+
+def test_task_picks_the_recipe_and_unknown_task_is_named(tmp_path):
+    assert load_recipe(None, ["task=classification", "strategy=lora"]).adapter.r == 8
+    assert load_recipe(None, ["task=fewshot"]).training.body_loss == "cosine_mse"
+    with pytest.raises(DomaintuneError, match="unknown task 'ner'"):
+        load_recipe(None, ["task=ner"])
+    with pytest.raises(DomaintuneError, match="unknown key 'strategy'"):
+        load_recipe(None, ["strategy=full"])  # a similarity recipe has no strategy

@@ -50,7 +50,7 @@ def train_frozen(frozen: FrozenEncoder, cfg, recipe, labels: list[str], train_id
     layers = layers or cfg.layers
     head = head or cfg.head
     multi, pooling = recipe.data.multi_label, recipe.model.pooling
-    start = time.perf_counter()
+    start, encoding_before = time.perf_counter(), frozen.seconds_encoding
     x_train = [frozen.features(train_ids, layers, pooling, what="training")]
     for k in range(1, cfg.noisy_passes + 1):
         x_train.append(frozen.features(train_ids, layers, pooling, noise_pass=k, what="training"))
@@ -72,7 +72,7 @@ def train_frozen(frozen: FrozenEncoder, cfg, recipe, labels: list[str], train_id
                      pooling=pooling, base=frozen.base, head_config=head_config)
     clf.feature_fn = lambda ids: frozen.features(ids, layers, pooling, what="evaluation")
     stats = {"seconds": round(time.perf_counter() - start, 2), "head_seconds": round(time.perf_counter() - t_head, 2),
-             "feature_rows": len(x), **info}
+             "encoding_seconds": round(frozen.seconds_encoding - encoding_before, 2), "feature_rows": len(x), **info}
     return clf, stats
 
 

@@ -143,7 +143,6 @@ def run(recipe: ClassificationRecipe, resume: bool = False, overwrite: bool = Fa
     if recipe.strategy == "frozen":
         classifier, train_stats = train_frozen(frozen, recipe.frozen, recipe, labels, train_ids, y_train, val_ids,
                                                y_val, weights)
-        train_stats["encoding_seconds"] = round(frozen.seconds_encoding, 2)
     else:
         classifier, train_stats = train_sequence(recipe, labels, train_ids, y_train, val_ids, y_val, run_dir, weights,
                                                  resume=resume, show_progress=show_progress)
