@@ -39,6 +39,10 @@ def train(recipe: str | Path | RecipeBase | None = None, overrides: list[str] | 
         from domaintune.tasks import fewshot
 
         return fewshot.run(recipe, resume=resume, overwrite=overwrite, show_progress=show_progress)
+    if recipe.task == "mlm":
+        from domaintune.tasks import mlm
+
+        return mlm.run(recipe, resume=resume, overwrite=overwrite, show_progress=show_progress)
     from domaintune.tasks import similarity
 
     return similarity.run(recipe, resume=resume, overwrite=overwrite, show_progress=show_progress)
@@ -140,6 +144,10 @@ def report(run_dir: str | Path) -> dict[str, Path]:
         from domaintune.tasks.compare import write_compare_report
 
         return write_compare_report(run_dir, metrics)
+    if metrics.get("task") == "mlm":
+        from domaintune.tasks.mlm import write_report as write_mlm_report
+
+        return write_mlm_report(run_dir, metrics)
     if metrics.get("task") in ("classification", "fewshot"):
         from domaintune.tasks.classification import write_report as write_classification_report
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from domaintune.utils import atomic_write_text
 
-METRIC_ORDER = ["spearman", "pearson", "mrr@10", "recall@1", "recall@10", "map", "accuracy", "macro_f1"]
+METRIC_ORDER = ["spearman", "pearson", "mrr@10", "recall@1", "recall@10", "map", "accuracy", "macro_f1",
+                "perplexity", "loss"]
 
 
 def deltas(before: dict, after: dict) -> dict:
