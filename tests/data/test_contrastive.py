@@ -45,7 +45,7 @@ def test_memory_stays_bounded_by_the_batch_at_20000_examples_50_classes():
         cls = np.arange(n) % 50
         tracemalloc.start()
         pairs = ContrastivePairs(cls, "oversampling", seed=0)
-        for k, batch in enumerate(pairs.batches(64)):
+        for k, _batch in enumerate(pairs.batches(64)):
             if k == 200:
                 break
         peaks[n] = tracemalloc.get_traced_memory()[1]
