@@ -39,6 +39,10 @@ def train(recipe: str | Path | RecipeBase | None = None, overrides: list[str] | 
         from domaintune.tasks import fewshot
 
         return fewshot.run(recipe, resume=resume, overwrite=overwrite, show_progress=show_progress)
+    if recipe.task == "pipeline":
+        from domaintune.tasks import pipeline
+
+        return pipeline.run(recipe, resume=resume, overwrite=overwrite, show_progress=show_progress)
     if recipe.task == "mlm":
         from domaintune.tasks import mlm
 
@@ -144,6 +148,10 @@ def report(run_dir: str | Path) -> dict[str, Path]:
         from domaintune.tasks.compare import write_compare_report
 
         return write_compare_report(run_dir, metrics)
+    if metrics.get("task") == "pipeline":
+        from domaintune.tasks.pipeline import write_report as write_pipeline_report
+
+        return write_pipeline_report(run_dir, metrics)
     if metrics.get("task") == "mlm":
         from domaintune.tasks.mlm import write_report as write_mlm_report
 

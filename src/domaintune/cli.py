@@ -48,6 +48,17 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="more logg
 def print_metrics(metrics: dict) -> None:
     from domaintune.reporting.report import metrics_table
 
+    if metrics.get("task") == "pipeline":
+        for stage in metrics["stages"]:
+            out.print(f"[bold]stage {stage['stage']}[/]")
+            print_metrics(stage)
+        if metrics.get("pipeline_vs_alone"):
+            out.print("[bold]end model vs the last stage alone on the original base[/] (before = alone, after = "
+                      "pipeline)")
+            cmp = metrics["pipeline_vs_alone"]
+            print_metrics({"before": cmp["alone"], "after": cmp["pipeline"], "delta": cmp["delta"]})
+        return
+
     table = Table(title="before / after")
     for col in ("eval", "metric", "before", "after", "delta"):
         table.add_column(col, justify="left" if col in ("eval", "metric") else "right")
@@ -106,7 +117,9 @@ def train(recipe: Path = typer.Argument(..., help="recipe YAML"),
     from domaintune.recipe import load_recipe
 
     run_dir = load_recipe(recipe, overrides).output.dir
-    out.print(f"model: {run_dir}/model   report: {run_dir}/report.html")
+    model_dir = f"{run_dir}/{metrics['stages'][-1]['stage']}/model" if metrics.get("task") == "pipeline" else \
+        f"{run_dir}/model"
+    out.print(f"model: {model_dir}   report: {run_dir}/report.html")
     return metrics
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from domaintune.errors import DomaintuneError
 
@@ -403,14 +403,54 @@ class MLMRecipe(RecipeBase):
     output: MLMOutputConfig = Field(default_factory=MLMOutputConfig, description="where results go")
 
 
+# ---------------------------------------------------------------- multi-stage recipes (task: pipeline)
+
+
+class PipelineOutputConfig(Section):
+    dir: str = Field("runs/pipeline", description="run folder: one sub-folder per stage, the baseline, the report")
+
+
+class PipelineRecipe(RecipeBase):
+    """Stages run in order; each stage's model is the next stage's base (e.g. mlm -> similarity)."""
+
+    task: Literal["pipeline"] = Field("pipeline", description="what to train")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="the first stage's base encoder")
+    stages: list[dict[str, Any]] = Field(
+        [{"task": "mlm"}, {"task": "similarity"}],
+        description="each a recipe of its task (model.name and output.dir are set by the pipeline)",
+    )
+    compare_last_stage_alone: bool = Field(
+        True, description="also run the last stage alone on the original base model, to show what earlier stages bought"
+    )
+    output: PipelineOutputConfig = Field(default_factory=PipelineOutputConfig, description="where results go")
+
+    @model_validator(mode="after")
+    def _stages_are_valid_recipes(self):
+        self.stage_recipes()  # a bad stage is refused when the recipe is read, not halfway through a run
+        return self
+
+    def stage_recipes(self) -> list[RecipeBase]:
+        """Each stage validated as a recipe of its own task; errors name the stage ('stages.1.training.epocs')."""
+        out = []
+        for k, stage in enumerate(self.stages):
+            if not isinstance(stage, dict) or stage.get("task") not in RECIPES or stage.get("task") == "pipeline":
+                raise DomaintuneError(f"recipe: 'stages.{k}': each stage needs task: one of "
+                                      f"{', '.join(t for t in RECIPES if t != 'pipeline')}")
+            try:
+                out.append(RECIPES[stage["task"]].model_validate(stage))
+            except ValidationError as e:
+                raise DomaintuneError(_format_validation_error(e, "recipe", prefix=f"stages.{k}.")) from None
+        return out
+
+
 RECIPES: dict[str, type[RecipeBase]] = {"similarity": Recipe, "classification": ClassificationRecipe,
-                                        "fewshot": FewShotRecipe, "mlm": MLMRecipe}
+                                        "fewshot": FewShotRecipe, "mlm": MLMRecipe, "pipeline": PipelineRecipe}
 
 
-def _format_validation_error(err: ValidationError, source: str) -> str:
+def _format_validation_error(err: ValidationError, source: str, prefix: str = "") -> str:
     problems = []
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"])
+        key = prefix + ".".join(str(p) for p in e["loc"])
         if e["type"] == "extra_forbidden":
             problems.append(f"unknown key '{key}'")
         else:
