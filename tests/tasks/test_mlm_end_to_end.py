@@ -85,12 +85,14 @@ def test_folder_of_txt_files_line_by_line_and_whole_word_masking(tiny_bert, corp
 
 def test_pipeline_mlm_then_classification_against_the_last_stage_alone(tiny_bert, corpus, job_title_classes,
                                                                        tmp_path):
-    recipe = load_recipe(None, [
-        "task=pipeline", f"model.name={tiny_bert}", f"output.dir={tmp_path / 'p'}",
-        "stages=[{task: mlm, data: {train: %s, document_split: blank_line}, training: {max_steps: 10, eval_steps: 5},"
-        " evaluation: {general_text: false, max_eval_blocks: 20}}, {task: classification, strategy: full,"
-        " data: {train: %s, test: %s}, training: {max_steps: 10, eval_steps: 5}, frozen: {cache_dir: %s}}]"
-        % (corpus / "domain.txt", job_title_classes / "train.csv", job_title_classes / "test.csv", tmp_path / "c")])
+    stages = [{"task": "mlm", "data": {"train": str(corpus / "domain.txt"), "document_split": "blank_line"},
+               "training": {"max_steps": 10, "eval_steps": 5},
+               "evaluation": {"general_text": False, "max_eval_blocks": 20}},
+              {"task": "classification", "strategy": "full",
+               "data": {"train": str(job_title_classes / "train.csv"), "test": str(job_title_classes / "test.csv")},
+               "training": {"max_steps": 10, "eval_steps": 5}, "frozen": {"cache_dir": str(tmp_path / "c")}}]
+    recipe = load_recipe(None, ["task=pipeline", f"model.name={tiny_bert}", f"output.dir={tmp_path / 'p'}",
+                                f"stages={json.dumps(stages)}"])  # JSON is YAML
     m = api.train(recipe, show_progress=False)
     assert [s["stage"] for s in m["stages"]] == ["1-mlm", "2-classification"]
     assert m["stages"][1]["base_model"] == str(tmp_path / "p" / "1-mlm" / "model")
