@@ -132,3 +132,11 @@ def test_classification_unknown_strategy(cls_recipe):
 def test_predict_on_a_folder_that_is_not_a_classifier(tmp_path):
     (tmp_path / "in.txt").write_text("hello\n")
     assert_one_line_error(cli("predict", tmp_path, "--input", tmp_path / "in.txt"), "not a domaintune classifier")
+
+
+def test_ner_conll_line_without_tag(tmp_path):
+    (tmp_path / "train.conll").write_text("John B-PER\nSmith\n")
+    r = tmp_path / "ner.yaml"
+    r.write_text(f"task: ner\ndata:\n  train: {tmp_path / 'train.conll'}\noutput:\n  dir: {tmp_path / 'run'}\n")
+    assert_one_line_error(cli("train", r), "train.conll: line 2", "has no tag")
+    assert not (tmp_path / "run").exists()

@@ -43,6 +43,10 @@ def train(recipe: str | Path | RecipeBase | None = None, overrides: list[str] | 
         from domaintune.tasks import pipeline
 
         return pipeline.run(recipe, resume=resume, overwrite=overwrite, show_progress=show_progress)
+    if recipe.task == "ner":
+        from domaintune.tasks import ner
+
+        return ner.run(recipe, resume=resume, overwrite=overwrite, show_progress=show_progress)
     if recipe.task == "mlm":
         from domaintune.tasks import mlm
 
@@ -152,6 +156,10 @@ def report(run_dir: str | Path) -> dict[str, Path]:
         from domaintune.tasks.pipeline import write_report as write_pipeline_report
 
         return write_pipeline_report(run_dir, metrics)
+    if metrics.get("task") == "ner":
+        from domaintune.tasks.ner import write_report as write_ner_report
+
+        return write_ner_report(run_dir, metrics)
     if metrics.get("task") == "mlm":
         from domaintune.tasks.mlm import write_report as write_mlm_report
 
@@ -195,8 +203,17 @@ def demo(output: str | None = None, overrides: list[str] | None = None, resume: 
 
 def predict(model: str | Path, input: str | Path, output: str | Path | None = None, column: str = "text",
             batch_size: int = 64) -> pd.DataFrame:  # noqa: F821
-    """Label and class probabilities per row of a .txt file (one text per line) or a table's column.
-    Each row gets a status: ok, truncated, empty or undecodable; a bad row never stops the batch."""
+    """Classifier: label and class probabilities per row of a .txt file (one text per line) or a table's column.
+    NER model: entity spans with character offsets per row (JSONL). Each row gets a status (ok, truncated,
+    empty, undecodable); a bad row never stops the batch."""
+    from domaintune.classifier.tagger import META as TAGGER_META
+
+    if (Path(model) / TAGGER_META).exists():
+        import pandas as pd
+
+        from domaintune.tasks.ner import predict_file as predict_entities
+
+        return pd.DataFrame(predict_entities(model, input, output, column, batch_size))
     from domaintune.classifier.predict import predict_file
 
     return predict_file(model, input, output, column, batch_size)

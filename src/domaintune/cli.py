@@ -195,14 +195,17 @@ def report(run_dir: Path = typer.Argument(..., help="a finished run folder")):
 @app.command()
 def predict(model: Path = typer.Argument(..., help="a classifier folder (RUN/model)"),
             input: Path = typer.Option(..., "--input", "-i", help=".txt (one text per line) or a table"),
-            output: Path | None = typer.Option(None, "--output", "-o",
-                                               help=".csv, .jsonl or .parquet (default INPUT.predictions.csv)"),
+            output: Path | None = typer.Option(None, "--output", "-o", help=".csv, .jsonl or .parquet "
+                                               "(default INPUT.predictions.csv; NER: .jsonl)"),
             column: str = typer.Option("text", help="text column of a table input"),
             batch_size: int = typer.Option(64, help="texts per forward pass")):
-    """Label and class probabilities per row; empty, undecodable and truncated rows are marked, never fatal."""
+    """Classifier: label + class probabilities per row. NER: entity spans with character offsets (JSONL).
+    Empty, undecodable and truncated rows are marked, never fatal."""
     from domaintune import api
+    from domaintune.classifier.tagger import META as TAGGER_META
 
-    output = output or input.with_name(input.name + ".predictions.csv")
+    suffix = ".jsonl" if (model / TAGGER_META).exists() else ".csv"
+    output = output or input.with_name(input.name + ".predictions" + suffix)
     df = api.predict(model, input, output, column, batch_size)
     counts = df["status"].value_counts().to_dict()
     out.print(f"wrote {len(df)} predictions to {output} ({', '.join(f'{k}: {v}' for k, v in counts.items())})")
