@@ -40,9 +40,8 @@ def test_unknown_tag_scheme_names_file_and_line(tmp_path):
 
 def test_jsonl_spans_become_word_tags(tmp_path):
     p = tmp_path / "s.jsonl"
-    p.write_text(json.dumps({"text": "Ada Lovelace met Charles Babbage in London.",
-                             "spans": [{"start": 0, "end": 12, "label": "PER"}, {"start": 35, "end": 41, "label": "LOC"}]})
-                 + "\n")
+    spans = [{"start": 0, "end": 12, "label": "PER"}, {"start": 35, "end": 41, "label": "LOC"}]
+    p.write_text(json.dumps({"text": "Ada Lovelace met Charles Babbage in London.", "spans": spans}) + "\n")
     s = read_ner(p)[0]
     assert s.words[:3] == ["Ada", "Lovelace", "met"] and s.tags == ["B-PER", "I-PER", "O", "O", "O", "O", "B-LOC", "O"]
 
