@@ -84,8 +84,9 @@ def transformer_body(model):
 
 
 def freeze(model, embeddings: bool, lower_layers: int) -> dict:
-    """Freeze the token embeddings and/or the lowest k transformer layers. Returns parameter counts."""
-    body = transformer_body(model)
+    """Freeze the token embeddings and/or the lowest k transformer layers of a SentenceTransformer or a
+    transformers model (e.g. BertForSequenceClassification). Returns parameter counts."""
+    body = transformer_body(model) if hasattr(model, "encode") else getattr(model, model.base_model_prefix, model)
     if embeddings and hasattr(body, "embeddings"):
         for p in body.embeddings.parameters():
             p.requires_grad = False

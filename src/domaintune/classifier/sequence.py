@@ -40,7 +40,7 @@ def build_model(recipe, labels: list[str]):
     """The sequence classifier of a `full` or adapter run, on the recipe's encoder."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from domaintune.models import encoder_folder
+    from domaintune.models import encoder_folder, freeze
 
     enc = encoder_folder(recipe.model.name)
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -48,41 +48,30 @@ def build_model(recipe, labels: list[str]):
     tokenizer = AutoTokenizer.from_pretrained(str(enc))
     strategy = recipe.strategy
     if strategy == "full":
-        _freeze(model, recipe.model.freeze_embeddings, recipe.model.freeze_layers)
+        freeze(model, recipe.model.freeze_embeddings, recipe.model.freeze_layers)
         return model, tokenizer, {}
+    model = wrap_adapter(model, strategy, recipe.adapter, "SEQ_CLS", ("classifier", "score", "pooler"))
+    return model, tokenizer, base_record(recipe.model.name)
+
+
+def wrap_adapter(model, strategy: str, a, task_type: str, heads: tuple[str, ...]):
+    """A PEFT adapter of the named method around `model`; the task head (and pooler) modules present are trained
+    and saved with the adapter (modules_to_save), so a reloaded adapter predicts like the trained one."""
     import peft
 
-    a = recipe.adapter
-    kw = {"task_type": peft.TaskType.SEQ_CLS, "target_modules": a.target_modules,
-          "modules_to_save": [n for n in ("classifier", "score", "pooler") if _has_module(model, n)]}
+    kw = {"task_type": getattr(peft.TaskType, task_type), "target_modules": a.target_modules,
+          "modules_to_save": [n for n in heads if _has_module(model, n)]}
     if strategy == "lora":
         kw.update(r=a.r, lora_alpha=a.alpha, lora_dropout=a.dropout)
     elif strategy in ("loha", "lokr"):
         kw.update(r=a.r, alpha=a.alpha, module_dropout=a.dropout)
     elif strategy == "ia3" and a.target_modules == "all-linear":
         kw["feedforward_modules"] = "all-linear"
-    config = getattr(peft, ADAPTERS[strategy])(**kw)
-    model = peft.get_peft_model(model, config)
-    return model, tokenizer, base_record(recipe.model.name)
+    return peft.get_peft_model(model, getattr(peft, ADAPTERS[strategy])(**kw))
 
 
 def _has_module(model, name: str) -> bool:
     return any(n.split(".")[-1] == name for n, _ in model.named_modules())
-
-
-def _freeze(model, embeddings: bool, lower_layers: int) -> None:
-    base = getattr(model, model.base_model_prefix, model)
-    if embeddings and hasattr(base, "embeddings"):
-        for p in base.embeddings.parameters():
-            p.requires_grad = False
-    if lower_layers:
-        layers = getattr(getattr(base, "encoder", None), "layer", None)
-        if layers is None or lower_layers > len(layers):
-            raise DomaintuneError(f"model.freeze_layers={lower_layers}: the encoder has "
-                                  f"{'no layer list' if layers is None else f'{len(layers)} layers'}")
-        for layer in layers[:lower_layers]:
-            for p in layer.parameters():
-                p.requires_grad = False
 
 
 def _dataset(ids: list[list[int]], y: np.ndarray):

@@ -214,5 +214,13 @@ Predict with `domaintune predict THIS_FOLDER --input FILE`, or in Python:
 """
 
 
+def load_log_history(run_dir: Path, log_history: list | None) -> list:
+    """The trainer's log history: given, or read back from RUN/log_history.json (for `domaintune report`)."""
+    if log_history is not None:
+        return log_history
+    hist = Path(run_dir) / "log_history.json"
+    return json.loads(hist.read_text()) if hist.exists() else []
+
+
 def load_metrics(run_dir: Path) -> dict:
     return json.loads((Path(run_dir) / "metrics.json").read_text())

@@ -28,7 +28,7 @@ from domaintune.data.truncation import encode_texts
 from domaintune.evaluation.classification import ClassificationEvaluator
 from domaintune.recipe import ClassificationRecipe, recipe_to_yaml, save_recipe
 from domaintune.reporting import plots
-from domaintune.reporting.report import classification_model_card, deltas, write_html, write_markdown
+from domaintune.reporting.report import classification_model_card, deltas, load_log_history, write_html, write_markdown
 from domaintune.tasks.rundir import prepare_run_dir
 from domaintune.utils import atomic_write_json, atomic_write_text, package_versions, save_folder_atomically, set_seed
 
@@ -197,9 +197,7 @@ def run(recipe: ClassificationRecipe, resume: bool = False, overwrite: bool = Fa
 
 def write_report(run_dir: Path, metrics: dict, log_history: list | None = None) -> dict[str, Path]:
     run_dir = Path(run_dir)
-    if log_history is None:
-        hist = run_dir / "log_history.json"
-        log_history = json.loads(hist.read_text()) if hist.exists() else []
+    log_history = load_log_history(run_dir, log_history)
     made = {}
     for split, matrix in metrics.get("confusion_matrix", {}).get("after", {}).items():
         if matrix:

@@ -22,7 +22,7 @@ from domaintune.errors import DomaintuneError
 from domaintune.evaluation.perplexity import PerplexityEvaluator
 from domaintune.recipe import MLMRecipe, recipe_to_yaml, save_recipe
 from domaintune.reporting import plots
-from domaintune.reporting.report import deltas, write_html, write_markdown
+from domaintune.reporting.report import deltas, load_log_history, write_html, write_markdown
 from domaintune.tasks.rundir import prepare_run_dir
 from domaintune.training.common import callbacks, prepare_trainer, resume_checkpoint, run_statistics, training_arguments
 from domaintune.training.masking import MaskingCollator, blocks_from_documents, mask_fixed
@@ -204,9 +204,7 @@ any domaintune task.
 
 def write_report(run_dir: Path, metrics: dict, log_history: list | None = None) -> dict[str, Path]:
     run_dir = Path(run_dir)
-    if log_history is None:
-        hist = run_dir / "log_history.json"
-        log_history = json.loads(hist.read_text()) if hist.exists() else []
+    log_history = load_log_history(run_dir, log_history)
     made = {}
     if log_history and plots.learning_curves(log_history, "eval_loss", run_dir / "plots" / "learning_curves.png"):
         made["Learning curves"] = "plots/learning_curves.png"

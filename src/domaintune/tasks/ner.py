@@ -14,12 +14,12 @@ import random
 import time
 from pathlib import Path
 
-from domaintune.classifier.sequence import ADAPTERS
+from domaintune.classifier.sequence import ADAPTERS, wrap_adapter
 from domaintune.classifier.tagger import Tagger, encode_windows, entity_metrics, tag_config, words_accuracy
 from domaintune.data.ner import normalise, read_ner
 from domaintune.errors import DomaintuneError
 from domaintune.recipe import NERRecipe, save_recipe
-from domaintune.reporting.report import write_html, write_markdown
+from domaintune.reporting.report import load_log_history, write_html, write_markdown
 from domaintune.tasks.rundir import prepare_run_dir
 from domaintune.training.common import callbacks, prepare_trainer, resume_checkpoint, run_statistics, training_arguments
 from domaintune.utils import atomic_write_json, package_versions, save_folder_atomically, set_seed
@@ -75,18 +75,8 @@ def build_model(recipe: NERRecipe, tags: list[str]):
     tokenizer = AutoTokenizer.from_pretrained(str(enc))
     if recipe.strategy == "full":
         return model, tokenizer, {}
-    import peft
-
-    a = recipe.adapter
-    kw = {"task_type": peft.TaskType.TOKEN_CLS, "target_modules": a.target_modules, "modules_to_save": ["classifier"]}
-    if recipe.strategy == "lora":
-        kw.update(r=a.r, lora_alpha=a.alpha, lora_dropout=a.dropout)
-    elif recipe.strategy in ("loha", "lokr"):
-        kw.update(r=a.r, alpha=a.alpha, module_dropout=a.dropout)
-    elif a.target_modules == "all-linear":
-        kw["feedforward_modules"] = "all-linear"
-    return peft.get_peft_model(model, getattr(peft, ADAPTERS[recipe.strategy])(**kw)), tokenizer, \
-        base_record(recipe.model.name)
+    model = wrap_adapter(model, recipe.strategy, recipe.adapter, "TOKEN_CLS", ("classifier",))
+    return model, tokenizer, base_record(recipe.model.name)
 
 
 def evaluate(tagger: Tagger, sentences, batch_size: int) -> tuple[dict, dict]:
@@ -184,9 +174,7 @@ def write_report(run_dir: Path, metrics: dict, log_history: list | None = None) 
     from domaintune.reporting import plots
 
     run_dir = Path(run_dir)
-    if log_history is None:
-        hist = run_dir / "log_history.json"
-        log_history = json.loads(hist.read_text()) if hist.exists() else []
+    log_history = load_log_history(run_dir, log_history)
     made = {}
     key = metrics.get("training", {}).get("validation_metric_key", "eval_f1")
     if log_history and plots.learning_curves(log_history, key, run_dir / "plots" / "learning_curves.png"):

@@ -20,7 +20,14 @@ from domaintune.losses import POSITIVE_ONLY
 from domaintune.models import freeze, load_sentence_model
 from domaintune.recipe import Recipe, recipe_to_yaml, save_recipe
 from domaintune.reporting import plots
-from domaintune.reporting.report import deltas, model_card, retention_check, write_html, write_markdown
+from domaintune.reporting.report import (
+    deltas,
+    load_log_history,
+    model_card,
+    retention_check,
+    write_html,
+    write_markdown,
+)
 from domaintune.tasks.rundir import prepare_run_dir
 from domaintune.utils import (
     atomic_write_json,
@@ -177,9 +184,7 @@ def run(recipe: Recipe, resume: bool = False, overwrite: bool = False, show_prog
 def write_report(run_dir: Path, metrics: dict, log_history: list[dict] | None = None,
                  metric_key: str | None = None) -> dict[str, Path]:
     run_dir = Path(run_dir)
-    if log_history is None:
-        hist = run_dir / "log_history.json"
-        log_history = json.loads(hist.read_text()) if hist.exists() else []
+    log_history = load_log_history(run_dir, log_history)
     metric_key = metric_key or metrics.get("training", {}).get("validation_metric_key",
                                                                 "eval_validation_spearman_cosine")
     made = {}
