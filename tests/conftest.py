@@ -98,3 +98,32 @@ def predict_in_fresh_process(folder, texts: list[str]) -> list[list[float]]:
                          timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def kill_then_resume(recipe_file, out, checkpoints: int = 2) -> dict:
+    """Start `domaintune train RECIPE` in a subprocess, kill -9 it once `checkpoints` complete checkpoints
+    exist, then run it again with --resume; returns the resumed run's metrics.json."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "domaintune", "train", str(recipe_file)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline:  # wait for the complete checkpoints, then kill hard
+        done = list((out / "checkpoints").glob("checkpoint-*/domaintune_checkpoint_complete.json"))
+        if len(done) >= checkpoints or proc.poll() is not None:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "metrics.json").exists(), "the run finished before it could be killed"
+    res = subprocess.run([sys.executable, "-m", "domaintune", "train", str(recipe_file), "--resume"], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    resumed = json.loads((out / "metrics.json").read_text())
+    assert resumed["training"]["resumed_from"]
+    return resumed

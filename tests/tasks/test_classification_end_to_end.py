@@ -168,3 +168,17 @@ def test_compare_reuses_finished_strategies(tiny_bert, job_title_classes, tmp_pa
     second = api.compare(recipe, ["frozen", "ia3"], show_progress=False)
     assert (tmp_path / "cmp" / "ia3" / "metrics.json").stat().st_mtime_ns == stamp
     assert second["rows"] == first["rows"]
+
+
+def test_full_resume_after_kill_matches_uninterrupted(runs, tiny_bert, job_title_classes, tmp_path):
+    from domaintune.recipe import recipe_to_yaml
+    from tests.conftest import kill_then_resume
+
+    ref = runs["full"][1]
+    out = tmp_path / "killed"
+    recipe_file = tmp_path / "cls.yaml"
+    recipe_file.write_text(recipe_to_yaml(tiny_recipe(tiny_bert, job_title_classes, out, "full",
+                                                      f"frozen.cache_dir={runs['full'][0].parent / 'cache'}")))
+    resumed = kill_then_resume(recipe_file, out)
+    assert resumed["after"]["test"]["accuracy"] == pytest.approx(ref["after"]["test"]["accuracy"], abs=0.04)
+    assert resumed["training"]["global_step"] == ref["training"]["global_step"]

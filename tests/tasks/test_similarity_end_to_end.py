@@ -2,16 +2,15 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
 from domaintune import api
 from domaintune.recipe import load_recipe
+from tests.conftest import kill_then_resume
 
 
 def tiny_recipe(tiny_bert, tiny_taxonomy, out, **extra):
@@ -83,23 +82,7 @@ def test_resume_after_kill_matches_uninterrupted(finished_run, tiny_bert, tiny_t
     from domaintune.recipe import recipe_to_yaml
 
     recipe_file.write_text(recipe_to_yaml(tiny_recipe(tiny_bert, tiny_taxonomy, out)))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "domaintune", "train", str(recipe_file)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline:  # wait for the second complete checkpoint, then kill hard
-        done = list((out / "checkpoints").glob("checkpoint-*/domaintune_checkpoint_complete.json"))
-        if len(done) >= 2 or proc.poll() is not None:
-            break
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (out / "metrics.json").exists(), "the run finished before it could be killed"
-    res = subprocess.run([sys.executable, "-m", "domaintune", "train", str(recipe_file), "--resume"], env=env,
-                         capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, res.stderr[-3000:]
-    resumed = json.loads((out / "metrics.json").read_text())
-    assert resumed["training"]["resumed_from"]
+    resumed = kill_then_resume(recipe_file, out)
     for ev in ("domain_test", "stsb_test"):
         assert resumed["after"][ev]["spearman"] == pytest.approx(ref["after"][ev]["spearman"], abs=2e-3)
 
