@@ -112,3 +112,15 @@ def test_hard_negative_triplets_are_shaped_like_retrieval():
     for a, p, n in rows:
         assert a in owner[a].alternatives and p == owner[a].preferred
         assert n == owner[n].preferred and owner[n].id != owner[a].id
+
+
+def test_labelled_titles_from_a_taxonomy(tiny_taxonomy, tmp_path):
+    from domaintune.data.taxonomy import labelled_titles
+
+    cfg = TaxonomyConfig(path=str(tiny_taxonomy))
+    stats = labelled_titles(cfg, 1, tmp_path / "t.csv", alternatives=False)
+    df = pd.read_csv(tmp_path / "t.csv", dtype=str)
+    assert list(df.columns) == ["text", "label"] and len(df) == stats["rows"] == 120
+    assert set(df.label) <= set("0123456789") and stats["classes"] == df.label.nunique()
+    more = labelled_titles(cfg, 2, tmp_path / "t2.csv")
+    assert more["rows"] > 120 and pd.read_csv(tmp_path / "t2.csv", dtype=str).label.str.len().eq(2).all()
