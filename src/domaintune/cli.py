@@ -22,6 +22,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Adapt pretrained transformer encoders to your domain, with proof of what changed.")
 data_app = typer.Typer(no_args_is_help=True, help="Data preparation.")
 app.add_typer(data_app, name="data")
+models_app = typer.Typer(no_args_is_help=True, help="Named model sources that install offline from PyPI.")
+app.add_typer(models_app, name="models")
 console = Console(stderr=True)
 out = Console()
 
@@ -274,6 +276,31 @@ def labels_from_taxonomy(taxonomy: str = typer.Argument(..., help="taxonomy tabl
     stats = labelled_titles(load_recipe(None, [f"data.taxonomy.path={taxonomy}"]).data.taxonomy, level, output,
                             alternatives)
     out.print(f"wrote {output}: {stats['rows']} rows, {stats['classes']} classes")
+
+
+@models_app.command("list")
+def models_list():
+    """Named model sources: what each needs, and whether it is installed and prepared."""
+    from domaintune import sources
+
+    table = Table(title=f"model sources (cache: {sources.cache_dir()})")
+    for col in ("name", "what", "status", "install"):
+        table.add_column(col)
+    for s in sources.SOURCES.values():
+        missing = sources.installed(s)
+        status = ("prepared" if sources.is_prepared(s.name) else "installed, not prepared" if not missing
+                  else "missing " + ", ".join(missing))
+        table.add_row(s.name, s.description, status, s.pip)
+    out.print(table)
+
+
+@models_app.command("prepare")
+def models_prepare(name: str = typer.Argument(..., help="a name from `domaintune models list`")):
+    """Build the named model folder in the cache (atomic, checksummed; a second call does nothing)."""
+    from domaintune import sources
+
+    path, built = sources.prepare(name)
+    out.print(f"{'prepared' if built else 'already prepared'}: {path}")
 
 
 def main() -> None:

