@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import time
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def main() -> None:
     ap.add_argument("--setfit-seeds", type=int, default=None, help="run setfit on the first K seeds only")
     ap.add_argument("--max-pairs", type=int, default=None, help="domaintune: pairs.max_pairs (default: recipe's)")
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     OUT.mkdir(parents=True, exist_ok=True)
     pool = pd.read_csv(SST2 / "train.tsv", sep="\t", quoting=csv.QUOTE_NONE, dtype=str)
     pool.rename(columns={"sentence": "text"}).to_csv(OUT / "pool.csv", index=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -96,7 +97,7 @@ def domaintune_variant(name: str, *overrides: str) -> dict:
 
 
 def main() -> None:
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     train, test = data()
     results = {"tutorial: encoder recomputed every epoch, MLP, 5 epochs": tutorial(train, test)}
     variants = {
