@@ -25,6 +25,7 @@ from domaintune.data.labels import (
     stratified_split,
 )
 from domaintune.data.truncation import encode_texts
+from domaintune.errors import DomaintuneError
 from domaintune.evaluation.classification import ClassificationEvaluator
 from domaintune.recipe import ClassificationRecipe, recipe_to_yaml, save_recipe
 from domaintune.reporting import plots
@@ -39,8 +40,6 @@ def load_data(recipe: ClassificationRecipe):
     """Returns (train, validation, test or None, labels). Raises a one-line error for any bad input."""
     d = recipe.data
     if d.train is None:
-        from domaintune.errors import DomaintuneError
-
         raise DomaintuneError("recipe: set data.train (a labelled file with columns "
                               f"'{d.columns.text}' and '{d.columns.label}')")
     read = lambda p: load_labelled(p, d.columns.text, d.columns.label, d.multi_label,  # noqa: E731
@@ -50,8 +49,10 @@ def load_data(recipe: ClassificationRecipe):
     check_label_set(train, labels, d.multi_label)
     if d.validation:
         val = read(d.validation)
+    elif d.validation_fraction > 0:
+        train, val = stratified_split(train, d.validation_fraction, d.split_seed)
     else:
-        train, val = stratified_split(train, d.validation_fraction or 0.1, d.split_seed)
+        raise DomaintuneError("recipe: no validation data: set data.validation or data.validation_fraction > 0")
     test = read(d.test) if d.test else None
     train = stratified_sample(train, d.max_train_rows, d.split_seed)
     val = stratified_sample(val, d.max_validation_rows, d.split_seed)
