@@ -227,7 +227,7 @@ def compare(recipe: Path = typer.Argument(..., help="classification recipe YAML"
     for c in COLUMNS:
         table.add_column(c, justify="left" if c == "strategy" else "right")
     for s in result["strategies"]:
-        table.add_row(*(_cell(result["rows"][s][c]) for c in COLUMNS))
+        table.add_row(*(_cell(result["rows"][s][c], c) for c in COLUMNS))
     out.print(table)
     from domaintune.recipe import load_recipe
 

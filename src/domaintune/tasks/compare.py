@@ -60,14 +60,16 @@ def summary_row(strategy: str, m: dict) -> dict:
             "validation accuracy": val["accuracy"], "validation macro-F1": val["macro_f1"],
             "test accuracy": test.get("accuracy"), "test macro-F1": test.get("macro_f1"),
             "training s": m["timings"]["train"], "trainable params": params["trainable"],
-            "trainable %": round(100 * params["trainable"] / params["total"], 2),
+            "trainable %": round(100 * params["trainable"] / params["total"], 4),
             "size on disk MB": round(run["size_on_disk_bytes"] / 1e6, 2)}
 
 
-def _cell(v) -> str:
+def _cell(v, column: str = "") -> str:
     if v is None:
         return "–"
-    if isinstance(v, float) and v < 1.0001:
+    if column in ("trainable %", "size on disk MB", "training s"):
+        return f"{v:,.4g}" if v < 1 else f"{v:,.2f}"
+    if isinstance(v, float):
         return f"{v:.4f}"
     return f"{v:,}" if isinstance(v, int) else str(v)
 
@@ -82,7 +84,7 @@ def write_compare_report(root: Path, result: dict) -> dict[str, Path]:
     lines = [f"# domaintune compare: {', '.join(result['strategies'])}", "",
              f"Base model `{result['base_model']}`, data `{result['data']}`, the same split for every strategy.", "",
              "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(_cell(r[c]) for c in COLUMNS) + " |" for r in rows]
+    lines += ["| " + " | ".join(_cell(r[c], c) for c in COLUMNS) + " |" for r in rows]
     lines += ["", "Each strategy's own report: `<strategy>/report.html`.", "", "![compare](plots/compare.png)", ""]
     md = root / "compare.md"
     atomic_write_text(md, "\n".join(lines))
@@ -91,7 +93,8 @@ def write_compare_report(root: Path, result: dict) -> dict[str, Path]:
 
     img = base64.b64encode(chart.read_bytes()).decode()
     table = "<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS) + "</tr>" + "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_cell(r[c]))}</td>" for c in COLUMNS) + "</tr>" for r in rows) + "</table>"
+        "<tr>" + "".join(f"<td>{html.escape(_cell(r[c], c))}</td>" for c in COLUMNS) + "</tr>" for r in rows)
+    table += "</table>"
     doc = (f"<!doctype html><html><head><meta charset='utf-8'><title>domaintune compare</title><style>"
            "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
            "td,th{border:1px solid #ccc;padding:4px 10px}</style></head><body>"
