@@ -73,6 +73,12 @@ def load_labelled(path: str | Path, text: str = "text", label: str = "label", mu
     return out
 
 
+def labelled_reader(d):
+    """load_labelled with a recipe data section's column mapping, multi-label setting and bad-row policy."""
+    return lambda path: load_labelled(path, d.columns.text, d.columns.label, d.multi_label, d.label_separator,
+                                      d.on_bad_rows)
+
+
 def infer_label_set(df: pd.DataFrame) -> list[str]:
     """Sorted label names (numerically when every label is an integer)."""
     names = {lab for labs in df["labels"] for lab in labs}

@@ -19,7 +19,7 @@ from domaintune.data.labels import (
     check_label_set,
     encode_labels,
     infer_label_set,
-    load_labelled,
+    labelled_reader,
     stratified_indices,
     stratified_sample,
     stratified_split,
@@ -42,8 +42,7 @@ def load_data(recipe: ClassificationRecipe):
     if d.train is None:
         raise DomaintuneError("recipe: set data.train (a labelled file with columns "
                               f"'{d.columns.text}' and '{d.columns.label}')")
-    read = lambda p: load_labelled(p, d.columns.text, d.columns.label, d.multi_label,  # noqa: E731
-                                   d.label_separator, d.on_bad_rows)
+    read = labelled_reader(d)
     train = read(d.train)
     labels = infer_label_set(train)
     check_label_set(train, labels, d.multi_label)

@@ -34,7 +34,7 @@ from domaintune.data.labels import (
     check_label_set,
     encode_labels,
     infer_label_set,
-    load_labelled,
+    labelled_reader,
     stratified_sample,
     stratified_split,
 )
@@ -55,8 +55,7 @@ def load_data(recipe: FewShotRecipe):
     if d.train is None:
         raise DomaintuneError("recipe: set data.train (a labelled file with columns "
                               f"'{d.columns.text}' and '{d.columns.label}')")
-    read = lambda p: load_labelled(p, d.columns.text, d.columns.label, d.multi_label,  # noqa: E731
-                                   d.label_separator, d.on_bad_rows)
+    read = labelled_reader(d)
     pool = read(d.train)
     if d.test:
         test = read(d.test)
