@@ -100,8 +100,9 @@ def train_body(model, ids: list[list[int]], class_of: np.ndarray, recipe: FewSho
     if steps == 0:
         return {"pairs": len(pairs), "steps": 0, "seconds": 0.0}
     loss_fn = build_loss(t.body_loss, model)
+    # fused AdamW: one kernel over all parameters instead of a Python loop of small ops per tensor
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=t.body_learning_rate,
-                            weight_decay=0.01)
+                            weight_decay=0.01, fused=True)
     sched = get_linear_schedule_with_warmup(opt, int(t.warmup_ratio * steps), steps)
     pad = model.tokenizer.pad_token_id or 0
     start, losses = time.perf_counter(), []
@@ -169,7 +170,7 @@ def fit_head(clf_embed: np.ndarray, y: np.ndarray, labels: list[str], recipe: Fe
 
 
 def run_seed(recipe: FewShotRecipe, seed: int, pool, labels, base_model, evaluator, show_progress: bool):
-    from domaintune.models import load_sentence_model
+    from domaintune.models import freeze, load_sentence_model
 
     m, multi = recipe.model, recipe.data.multi_label
     sample = sample_per_class(pool, labels, recipe.data.n_per_class, seed)
@@ -190,6 +191,7 @@ def run_seed(recipe: FewShotRecipe, seed: int, pool, labels, base_model, evaluat
     # phases 1-3 on a fresh copy of the encoder
     set_seed(seed)
     model = load_sentence_model(m.name, m.max_seq_length, m.pooling)
+    freeze(model, m.freeze_embeddings, m.freeze_layers)
     t0 = time.perf_counter()
     body = train_body(model, ids, pair_classes(sample), recipe, seed, show_progress)
     clf = Classifier("fewshot", model.tokenizer, model=model, **common)
