@@ -53,7 +53,7 @@ def test_yaml_round_trip_keeps_special_strings():
     assert again == r
 
 
-@pytest.mark.parametrize("task", ["classification", "fewshot"])
+@pytest.mark.parametrize("task", ["classification", "fewshot", "mlm", "ner", "pipeline"])
 def test_init_every_task_writes_every_default_with_a_comment(tmp_path, task):
     from domaintune.recipe import RECIPES
 
@@ -69,7 +69,7 @@ def test_init_every_task_writes_every_default_with_a_comment(tmp_path, task):
 def test_task_picks_the_recipe_and_unknown_task_is_named(tmp_path):
     assert load_recipe(None, ["task=classification", "strategy=lora"]).adapter.r == 8
     assert load_recipe(None, ["task=fewshot"]).training.body_loss == "cosine_mse"
-    with pytest.raises(DomaintuneError, match="unknown task 'ner'"):
-        load_recipe(None, ["task=ner"])
+    with pytest.raises(DomaintuneError, match="unknown task 'translation'"):
+        load_recipe(None, ["task=translation"])
     with pytest.raises(DomaintuneError, match="unknown key 'strategy'"):
         load_recipe(None, ["strategy=full"])  # a similarity recipe has no strategy
