@@ -304,12 +304,6 @@ class FewShotDataConfig(Section):
     max_test_rows: int | None = Field(None, description="cap on test rows, stratified sample (null = all)")
 
 
-class FewShotModelConfig(ClassificationModelConfig):
-    freeze_embeddings: bool = Field(
-        True, description="keep the token embedding matrix fixed in phase 1 (faster steps; the vocabulary is kept)"
-    )
-
-
 class PairsConfig(Section):
     sampling: Literal["oversampling", "undersampling", "unique"] = Field(
         "oversampling", description="oversampling: 2*max(pos, neg) pairs, balanced | undersampling | unique"
@@ -345,7 +339,7 @@ class FewShotRecipe(RecipeBase):
     """A few-shot classification recipe (task: fewshot)."""
 
     task: Literal["fewshot"] = Field("fewshot", description="what to train")
-    model: FewShotModelConfig = Field(default_factory=FewShotModelConfig, description="the encoder")
+    model: ClassificationModelConfig = Field(default_factory=ClassificationModelConfig, description="the encoder")
     data: FewShotDataConfig = Field(default_factory=FewShotDataConfig, description="the data")
     pairs: PairsConfig = Field(default_factory=PairsConfig, description="contrastive pairs (generated lazily)")
     training: FewShotTrainingConfig = Field(default_factory=FewShotTrainingConfig,
