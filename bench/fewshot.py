@@ -39,7 +39,9 @@ def run_setfit(sample: pd.DataFrame, test: pd.DataFrame, seed: int) -> dict:
 
     model = SetFitModel.from_pretrained(resolve_model("all-MiniLM-L6-v2")[0])
     train = Dataset.from_dict({"text": sample.text.tolist(), "label": [int(x[0]) for x in sample["labels"]]})
-    trainer = Trainer(model=model, args=TrainingArguments(seed=seed, show_progress_bar=False), train_dataset=train)
+    args = TrainingArguments(seed=seed, show_progress_bar=False, output_dir=str(OUT / "setfit"), report_to="none",
+                             save_strategy="no")  # setfit's defaults write checkpoints/ and runs/ into the cwd
+    trainer = Trainer(model=model, args=args, train_dataset=train)
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
