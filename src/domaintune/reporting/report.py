@@ -10,7 +10,7 @@ from pathlib import Path
 from domaintune.utils import atomic_write_text
 
 METRIC_ORDER = ["spearman", "pearson", "mrr@10", "recall@1", "recall@10", "map", "accuracy", "macro_f1",
-                "perplexity", "loss"]
+                "precision", "recall", "f1", "token_accuracy", "perplexity", "loss"]
 
 
 def deltas(before: dict, after: dict) -> dict:
