@@ -19,7 +19,7 @@ from domaintune.classifier.tagger import Tagger, encode_windows, entity_metrics,
 from domaintune.data.ner import normalise, read_ner
 from domaintune.errors import DomaintuneError
 from domaintune.recipe import NERRecipe, save_recipe
-from domaintune.reporting.report import load_log_history, write_html, write_markdown
+from domaintune.tasks.classification import write_report  # the same report: tables, per type, learning curves
 from domaintune.tasks.rundir import prepare_run_dir
 from domaintune.training.common import callbacks, prepare_trainer, resume_checkpoint, run_statistics, training_arguments
 from domaintune.utils import atomic_write_json, package_versions, save_folder_atomically, set_seed
@@ -168,18 +168,6 @@ def run(recipe: NERRecipe, resume: bool = False, overwrite: bool = False, show_p
     atomic_write_json(run_dir / "metrics.json", metrics)
     write_report(run_dir, metrics, log_history)
     return metrics
-
-
-def write_report(run_dir: Path, metrics: dict, log_history: list | None = None) -> dict[str, Path]:
-    from domaintune.reporting import plots
-
-    run_dir = Path(run_dir)
-    log_history = load_log_history(run_dir, log_history)
-    made = {}
-    key = metrics.get("training", {}).get("validation_metric_key", "eval_f1")
-    if log_history and plots.learning_curves(log_history, key, run_dir / "plots" / "learning_curves.png"):
-        made["Learning curves"] = "plots/learning_curves.png"
-    return {"markdown": write_markdown(run_dir, metrics, made), "html": write_html(run_dir, metrics, made)}
 
 
 def predict_file(model: str | Path, input: str | Path, output: str | Path | None = None, column: str = "text",
