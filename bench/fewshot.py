@@ -55,6 +55,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--setfit-seeds", type=int, default=None, help="run setfit on the first K seeds only")
     ap.add_argument("--max-pairs", type=int, default=None, help="domaintune: pairs.max_pairs (default: recipe's)")
+    ap.add_argument("--also-frozen-embeddings", action="store_true",
+                    help="also run domaintune with model.freeze_embeddings=true (the embedding matrix untrained)")
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     OUT.mkdir(parents=True, exist_ok=True)
@@ -73,10 +75,20 @@ def main() -> None:
         m = api.train(None, ["task=fewshot", f"data.train={OUT / 'pool.csv'}", f"data.test={OUT / 'test.csv'}",
                              f"data.n_per_class={n}", f"training.seeds={args.seeds}", f"output.dir={OUT / f'n{n}'}",
                              *extra], overwrite=True, show_progress=False)
-        rows = {"probe": [], "domaintune": [], "setfit": []}
+        rows = {"probe": [], "domaintune": [], "domaintune, embeddings frozen": [], "setfit": []}
+        frozen = None
+        if args.also_frozen_embeddings:
+            frozen = api.train(None, ["task=fewshot", f"data.train={OUT / 'pool.csv'}", f"data.test={OUT / 'test.csv'}",
+                                      f"data.n_per_class={n}", f"training.seeds={args.seeds}",
+                                      f"output.dir={OUT / f'n{n}_frozen_embeddings'}", "model.freeze_embeddings=true",
+                                      *extra], overwrite=True, show_progress=False)
         for k, s in enumerate(m["seeds"]):
             rows["probe"].append({"accuracy": s["before"]["accuracy"], "seconds": s["probe_seconds"]})
             rows["domaintune"].append({"accuracy": s["after"]["accuracy"], "seconds": s["train_seconds"]})
+            if frozen:
+                f = frozen["seeds"][k]
+                rows["domaintune, embeddings frozen"].append({"accuracy": f["after"]["accuracy"],
+                                                              "seconds": f["train_seconds"]})
             if args.setfit_seeds is None or k < args.setfit_seeds:
                 sample = sample_per_class(labelled, ["0", "1"], n, s["seed"])
                 rows["setfit"].append(run_setfit(sample, test, s["seed"]))
@@ -91,11 +103,14 @@ def main() -> None:
                       f"{len(rs)} |")
         if rows["setfit"]:
             k = len(rows["setfit"])
-            d = np.mean([r["accuracy"] for r in rows["domaintune"][:k]])
             sf = np.mean([r["accuracy"] for r in rows["setfit"]])
-            t_dt = np.mean([r["seconds"] for r in rows["domaintune"][:k]])
-            t = t_dt / np.mean([r["seconds"] for r in rows["setfit"]])
-            print(f"\ndomaintune vs setfit on the same {k} seeds: {100 * (d - sf):+.2f} pt accuracy, {t:.2f}x the time")
+            t_sf = np.mean([r["seconds"] for r in rows["setfit"]])
+            for name in ("domaintune", "domaintune, embeddings frozen"):
+                if rows[name]:
+                    d = np.mean([r["accuracy"] for r in rows[name][:k]])
+                    t = np.mean([r["seconds"] for r in rows[name][:k]]) / t_sf
+                    print(f"\n{name} vs setfit on the same {k} seeds: {100 * (d - sf):+.2f} pt accuracy, "
+                          f"{t:.2f}x the time")
     (OUT / "results.json").write_text(json.dumps(report, indent=2))
 
 

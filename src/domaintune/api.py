@@ -220,13 +220,16 @@ def predict(model: str | Path, input: str | Path, output: str | Path | None = No
 
 
 def compare(recipe: str | Path | RecipeBase, strategies: list[str] | None = None,
-            overrides: list[str] | None = None, show_progress: bool = True) -> dict:
-    """Run several classification strategies on the same data and split; one table and chart."""
+            overrides: list[str] | None = None, show_progress: bool = True, overwrite: bool = False) -> dict:
+    """Run several classification strategies on the same data and split; one table and chart. A strategy already
+    finished with the same recipe is reused; one finished with a different recipe is retrained only if
+    `overwrite`."""
     from domaintune.tasks.compare import run_compare
 
     if not isinstance(recipe, RecipeBase):
         recipe = load_recipe(recipe, overrides)
-    return run_compare(recipe, strategies or ["frozen", "full", "lora"], show_progress=show_progress)
+    return run_compare(recipe, strategies or ["frozen", "full", "lora"], show_progress=show_progress,
+                       overwrite=overwrite)
 
 
 def merge_adapter(model: str | Path, output: str | Path) -> Path:

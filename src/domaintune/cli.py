@@ -216,11 +216,14 @@ def predict(model: Path = typer.Argument(..., help="a classifier folder (RUN/mod
 @app.command()
 def compare(recipe: Path = typer.Argument(..., help="classification recipe YAML"),
             strategies: str = typer.Option("frozen,full,lora", help="comma-separated strategies"),
-            set_: list[str] = typer.Option([], "--set", help=SET_HELP)):
-    """Run several classification strategies on the same data and split: one table and chart."""
+            set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+            overwrite: bool = typer.Option(False, help="retrain a strategy whose finished run used another recipe")):
+    """Run several classification strategies on the same data and split: one table and chart. A strategy that
+    already finished with the same recipe is reused."""
     from domaintune import api
 
-    result = api.compare(recipe, [s.strip() for s in strategies.split(",") if s.strip()], list(set_))
+    result = api.compare(recipe, [s.strip() for s in strategies.split(",") if s.strip()], list(set_),
+                         overwrite=overwrite)
     from domaintune.tasks.compare import COLUMNS, _cell
 
     table = Table(title="strategies compared")

@@ -71,7 +71,8 @@ def load_sentence_model(name: str, max_seq_length: int | None = None, pooling: s
             pool = Pooling(body.get_embedding_dimension(), pooling_mode=pooling)
             model = SentenceTransformer(modules=[body, pool, Normalize()], device=device)
         else:
-            model = SentenceTransformer(path, device=device, local_files_only=is_local)
+            model = SentenceTransformer(path, device=device, local_files_only=is_local,
+                                        trust_remote_code=is_local and _own_modules_only(Path(path)))
     except OSError as e:
         if is_local:
             raise DomaintuneError(f"{path}: cannot load model: {str(e).splitlines()[0]}") from None
@@ -79,6 +80,39 @@ def load_sentence_model(name: str, max_seq_length: int | None = None, pooling: s
     if max_seq_length:
         model.max_seq_length = max_seq_length
     return model
+
+
+def _own_modules_only(folder: Path) -> bool:
+    """True when a local sentence-transformers folder names, besides sentence-transformers' own modules, only
+    domaintune's (e.g. the USE encoder): sentence-transformers wants trust_remote_code for any module class that
+    is not its own, and domaintune's installed code is not remote. Anything else stays refused."""
+    import json
+
+    try:
+        types = [m.get("type", "") for m in json.loads((folder / "modules.json").read_text())]
+    except (OSError, ValueError):
+        return False
+    return any(t.startswith("domaintune.") for t in types) and all(
+        t.startswith(("sentence_transformers.", "domaintune.")) for t in types)
+
+
+def is_use_folder(folder: Path) -> bool:
+    """A prepared `use-multilingual-v3` folder (the numpy Universal Sentence Encoder module)."""
+    import json
+
+    try:
+        return any("use_encoder" in m.get("type", "") for m in json.loads((Path(folder) / "modules.json").read_text()))
+    except (OSError, ValueError):
+        return False
+
+
+def check_fine_tunable(name: str) -> None:
+    """Refuse, before any run folder is written, to train an encoder that has no torch weights (USE)."""
+    path, is_local = resolve_model(name)
+    if is_local and is_use_folder(Path(path)):
+        from domaintune.use_encoder import not_fine_tunable
+
+        raise not_fine_tunable(name)
 
 
 def transformer_body(model):
@@ -123,6 +157,10 @@ def encoder_folder(name: str) -> Path:
         except Exception as e:  # noqa: BLE001 (any hub failure: offline, unknown id, auth)
             raise hub_error(name, e) from None
     folder = Path(path)
+    if is_use_folder(folder):
+        from domaintune.use_encoder import not_fine_tunable
+
+        raise not_fine_tunable(name)
     modules = folder / "modules.json"
     if modules.exists():
         for m in json.loads(modules.read_text()):

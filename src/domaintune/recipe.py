@@ -289,6 +289,17 @@ class ClassificationRecipe(RecipeBase):
     output: ClassificationOutputConfig = Field(default_factory=ClassificationOutputConfig,
                                                description="where results go")
 
+    def hash(self) -> str:
+        """As RecipeBase.hash, without the sections this strategy ignores: editing `adapter` does not change a
+        `full` run's hash, so `compare` reuses it and `--resume` accepts it."""
+        data = self.model_dump(mode="json")
+        data.pop("output", None)
+        if self.strategy != "frozen":
+            data.pop("frozen", None)
+        if self.strategy in ("frozen", "full"):
+            data.pop("adapter", None)
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
 
 # ---------------------------------------------------------------- few-shot (task: fewshot, SetFit-style)
 

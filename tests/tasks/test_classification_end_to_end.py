@@ -8,6 +8,7 @@ import pytest
 
 from domaintune import api
 from domaintune.classifier.model import load_classifier
+from domaintune.errors import DomaintuneError
 from domaintune.recipe import load_recipe
 from tests.conftest import predict_in_fresh_process
 
@@ -168,6 +169,16 @@ def test_compare_reuses_finished_strategies(tiny_bert, job_title_classes, tmp_pa
     second = api.compare(recipe, ["frozen", "ia3"], show_progress=False)
     assert (tmp_path / "cmp" / "ia3" / "metrics.json").stat().st_mtime_ns == stamp
     assert second["rows"] == first["rows"]
+    # a changed adapter setting leaves the frozen run's hash alone; the finished ia3 run is not silently replaced
+    changed = recipe.model_copy(deep=True)
+    changed.adapter.learning_rate = 1e-3
+    frozen_stamp = (tmp_path / "cmp" / "frozen" / "metrics.json").stat().st_mtime_ns
+    with pytest.raises(DomaintuneError, match="ia3.*different recipe.*--overwrite"):
+        api.compare(changed, ["frozen", "ia3"], show_progress=False)
+    third = api.compare(changed, ["frozen", "ia3"], show_progress=False, overwrite=True)
+    assert (tmp_path / "cmp" / "frozen" / "metrics.json").stat().st_mtime_ns == frozen_stamp
+    assert (tmp_path / "cmp" / "ia3" / "metrics.json").stat().st_mtime_ns != stamp
+    assert third["rows"]["frozen"] == first["rows"]["frozen"]
 
 
 def test_full_resume_after_kill_matches_uninterrupted(runs, tiny_bert, job_title_classes, tmp_path):

@@ -19,7 +19,7 @@ COLUMNS = ["strategy", "validation accuracy", "validation macro-F1", "test accur
            "training s", "trainable params", "trainable %", "size on disk MB"]
 
 
-def run_compare(recipe, strategies: list[str], show_progress: bool = True) -> dict:
+def run_compare(recipe, strategies: list[str], show_progress: bool = True, overwrite: bool = False) -> dict:
     from domaintune.classifier.frozen import FrozenEncoder
     from domaintune.classifier.sequence import check_strategy
     from domaintune.tasks import classification
@@ -35,21 +35,37 @@ def run_compare(recipe, strategies: list[str], show_progress: bool = True) -> di
         sub = recipe.model_copy(deep=True)
         sub.strategy = s
         sub.output.dir = str(root / s)
+        saved = _saved_hash(Path(sub.output.dir))
         done = Path(sub.output.dir) / "metrics.json"
-        if done.exists() and json.loads(done.read_text()).get("recipe_hash") == sub.hash():
+        if done.exists() and saved == sub.hash():
             log.info("compare: %s already finished in %s, reused", s, sub.output.dir)
             metrics = json.loads(done.read_text())
+        elif saved is not None and saved != sub.hash() and not overwrite:
+            state = "finished" if done.exists() else "unfinished"
+            raise DomaintuneError(
+                f"compare: {sub.output.dir} holds a {state} '{s}' run with a different recipe; move it away, "
+                "pass --overwrite to retrain it, or choose another output.dir")
         else:
             log.info("compare: strategy %s", s)
             frozen = frozen or FrozenEncoder(recipe.model.name, recipe.frozen.cache_dir, recipe.evaluation.batch_size)
-            resume = (Path(sub.output.dir) / "recipe.yaml").exists()
-            metrics = classification.run(sub, resume=resume, show_progress=show_progress, frozen_encoder=frozen)
+            resume = saved == sub.hash()  # an interrupted run of this very recipe continues
+            metrics = classification.run(sub, resume=resume, overwrite=overwrite and not resume,
+                                         show_progress=show_progress, frozen_encoder=frozen)
         rows[s] = summary_row(s, metrics)
     result = {"task": "compare", "strategies": strategies, "rows": rows, "recipe_hash": recipe.hash(),
               "base_model": recipe.model.name, "data": recipe.data.train}
     atomic_write_json(root / "metrics.json", result)
     write_compare_report(root, result)
     return result
+
+
+def _saved_hash(run_dir: Path) -> str | None:
+    """The hash of the recipe a strategy's run folder was started with (None: no run there). Recomputed from
+    recipe.yaml, not read from metrics.json, so "the same recipe" follows ClassificationRecipe.hash."""
+    from domaintune.recipe import load_recipe
+
+    saved = run_dir / "recipe.yaml"
+    return load_recipe(saved).hash() if saved.exists() else None
 
 
 def summary_row(strategy: str, m: dict) -> dict:

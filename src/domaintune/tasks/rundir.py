@@ -12,6 +12,11 @@ RUN_MARKERS = ("recipe.yaml", "metrics.json", "checkpoints", "model")
 
 def prepare_run_dir(recipe, resume: bool, overwrite: bool) -> Path:
     """Never lose an earlier run: an occupied folder is refused unless --resume or --overwrite."""
+    model_name = getattr(getattr(recipe, "model", None), "name", None)
+    if model_name:  # every task here trains its encoder: refuse a frozen-only one (USE) before writing anything
+        from domaintune.models import check_fine_tunable
+
+        check_fine_tunable(model_name)
     run_dir = Path(recipe.output.dir)
     occupied = run_dir.exists() and any((run_dir / m).exists() for m in RUN_MARKERS)
     if occupied and not (resume or overwrite):
