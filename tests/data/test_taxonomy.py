@@ -1,6 +1,7 @@
 import tracemalloc
 
 import pandas as pd
+import pytest
 
 from domaintune.data.taxonomy import (
     Concept,
@@ -10,6 +11,7 @@ from domaintune.data.taxonomy import (
     retrieval_task,
     split_concepts,
 )
+from domaintune.errors import DomaintuneError
 from domaintune.recipe import TaxonomyConfig
 
 
@@ -124,3 +126,50 @@ def test_labelled_titles_from_a_taxonomy(tiny_taxonomy, tmp_path):
     assert set(df.label) <= set("0123456789") and stats["classes"] == df.label.nunique()
     more = labelled_titles(cfg, 2, tmp_path / "t2.csv")
     assert more["rows"] > 120 and pd.read_csv(tmp_path / "t2.csv", dtype=str).label.str.len().eq(2).all()
+
+
+def test_multilingual_pairs_split_by_concept_in_every_language(tiny_multilingual, tmp_path):
+    p = tiny_multilingual
+    cfg = TaxonomyConfig(path=str(p["en"]), translations=[str(p["de"]), str(p["es"])], pairs_per_concept=3)
+    stats = build_pairs(cfg, tmp_path)
+    assert stats["languages"] == ["en", "de", "es"]
+    langs = {lang: {c.id: c for c in load_taxonomy(TaxonomyConfig(path=str(path)))} for lang, path in p.items()}
+    label_lang = {lab: lang for lang, cs in langs.items() for c in cs.values() for lab in c.labels}
+    concept_of = {lab: c.id for cs in langs.values() for c in cs.values() for lab in c.labels}
+    split = pd.read_csv(tmp_path / "concept_split.csv", dtype=str)
+    test_ids = set(split[split.split == "test"].concept_id)
+    train = pd.read_csv(tmp_path / "train.csv", dtype=str, keep_default_na=False)
+    kinds = set()
+    for a, b, score in train.itertuples(index=False):
+        assert concept_of[a] not in test_ids and concept_of[b] not in test_ids  # no test concept in any language
+        kinds.add((*sorted((label_lang[a], label_lang[b])), float(score) == 1.0))
+    # monolingual pairs in each language and cross-lingual pairs, same-concept (1.0) among them
+    for lang in ("en", "de", "es"):
+        assert (lang, lang, True) in kinds
+    assert ("de", "en", True) in kinds and ("en", "es", True) in kinds and ("de", "es", True) in kinds
+    triplets = pd.read_csv(tmp_path / "train_hard_negatives.csv", dtype=str, keep_default_na=False)
+    directions = {(label_lang[a], label_lang[b]) for a, b, _ in triplets.itertuples(index=False)}
+    assert {("en", "de"), ("de", "en"), ("en", "es"), ("es", "en"), ("de", "de")} <= directions
+    for a, b, neg in triplets.itertuples(index=False):
+        assert concept_of[a] == concept_of[b] != concept_of[neg] and label_lang[b] == label_lang[neg]
+
+
+def test_cross_lingual_retrieval_asks_in_one_language_for_another(tiny_multilingual):
+    from domaintune.data.taxonomy import retrieval_tasks
+
+    p = tiny_multilingual
+    cfg = TaxonomyConfig(path=str(p["en"]), translations=[str(p["de"])])
+    tasks = retrieval_tasks(cfg, max_queries=40, seed=0)
+    assert set(tasks) == {"retrieval", "retrieval_en_de", "retrieval_de_en"}
+    de = {c.id: c for c in load_taxonomy(TaxonomyConfig(path=str(p["de"])))}
+    en = {c.id: c for c in load_taxonomy(TaxonomyConfig(path=str(p["en"])))}
+    queries, corpus, relevant = tasks["retrieval_en_de"]
+    assert set(corpus.values()) == {c.preferred for c in de.values()}
+    for qid, rel in relevant.items():
+        cid = next(iter(rel))
+        assert queries[qid] in en[cid].labels
+    bad = TaxonomyConfig(path=str(p["en"]), translations=[str(p["de"])])
+    pd.read_csv(p["de"], dtype=str).iloc[1:].to_csv(p["de"].with_name("esco_xx.csv"), index=False)
+    bad.translations = [str(p["de"].with_name("esco_xx.csv"))]
+    with pytest.raises(DomaintuneError, match="esco_xx.csv: concept id .* is missing"):
+        retrieval_tasks(bad, max_queries=40, seed=0)

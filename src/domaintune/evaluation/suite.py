@@ -7,23 +7,29 @@ import time
 
 import pandas as pd
 
-from domaintune.data.resources import load_stsb
+from domaintune.data.resources import load_stsb, load_stsb_multi
 from domaintune.evaluation.pairs import PairSimilarityEvaluator
 from domaintune.evaluation.retrieval import RetrievalEvaluator
 
 log = logging.getLogger("domaintune")
 
 
-def build_suite(recipe, domain_test: pd.DataFrame | None = None, retrieval: tuple | None = None) -> list:
+def build_suite(recipe, domain_test: pd.DataFrame | None = None, retrieval: dict[str, tuple] | None = None) -> list:
+    """STSb dev/test (English), STSb test in `evaluation.stsb_languages`, domain pairs, and one retrieval
+    evaluator per task ({name: (queries, corpus, relevant)}: monolingual and cross-lingual)."""
     ev = recipe.evaluation
     suite = []
     if ev.stsb:
         suite.append(PairSimilarityEvaluator(load_stsb("dev"), "stsb_dev", ev.batch_size))
         suite.append(PairSimilarityEvaluator(load_stsb("test"), "stsb_test", ev.batch_size))
+    for lang in ev.stsb_languages:
+        if lang != "en" or not ev.stsb:
+            suite.append(PairSimilarityEvaluator(load_stsb_multi(lang, ev.stsb_multi_mt_dir), f"stsb_test_{lang}",
+                                                 ev.batch_size))
     if domain_test is not None and len(domain_test):
         suite.append(PairSimilarityEvaluator(domain_test, "domain_test", ev.batch_size))
-    if retrieval is not None:
-        suite.append(RetrievalEvaluator(*retrieval, name="retrieval", batch_size=ev.batch_size))
+    for name, task in (retrieval or {}).items():
+        suite.append(RetrievalEvaluator(*task, name=name, batch_size=ev.batch_size))
     return suite
 
 

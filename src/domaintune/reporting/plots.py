@@ -23,9 +23,33 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+CJK_FONTS = ["Noto Sans CJK JP", "Noto Sans CJK SC", "Source Han Sans", "WenQuanYi Zen Hei", "IPAGothic",
+             "Droid Sans Fallback", "AR PL UMing CN"]
+
+
+def tick_labels(texts: list[str]) -> list[str]:
+    """Probe texts as tick labels. matplotlib's bundled DejaVu fonts have no Chinese or Japanese glyphs: when an
+    installed font has them it is added as a fallback; otherwise such a label becomes its number and script
+    (e.g. "3 [zh/ja text]") and the report lists the texts in full."""
+    from matplotlib import font_manager
+
+    def renderable(text: str) -> bool:
+        return all(ord(ch) < 0x2E80 for ch in text)  # below the CJK blocks: DejaVu covers Latin, Greek, Cyrillic
+
+    if all(renderable(t) for t in texts):
+        return list(texts)
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    fallback = [f for f in CJK_FONTS if f in installed]
+    if fallback:
+        matplotlib.rcParams["font.family"] = ["DejaVu Sans", *fallback]
+        return list(texts)
+    return [t if renderable(t) else f"{i + 1} [zh/ja text]" for i, t in enumerate(texts)]
+
+
 def heatmaps(probes: list[str], before: np.ndarray, after: np.ndarray, path: Path) -> Path:
     """Side-by-side similarity heat-maps of the probe texts, before and after training."""
     n = len(probes)
+    probes = tick_labels(probes)
     size = max(5.0, 0.55 * n + 2)
     fig, axes = plt.subplots(1, 2, figsize=(2 * size + 4, size), layout="constrained")
     for ax, mat, title in ((axes[0], before, "before"), (axes[1], after, "after")):

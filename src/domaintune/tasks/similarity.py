@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from domaintune.data.pairs import load_pairs, split_validation
-from domaintune.data.taxonomy import build_pairs, retrieval_task
+from domaintune.data.taxonomy import build_pairs, retrieval_task, retrieval_tasks
 from domaintune.errors import DomaintuneError
 from domaintune.evaluation import build_suite, run_suite
 from domaintune.losses import POSITIVE_ONLY
@@ -40,8 +40,8 @@ from domaintune.utils import (
 log = logging.getLogger("domaintune")
 
 def load_data(recipe: Recipe, run_dir: Path):
-    """Returns (train, validation, domain test or None, retrieval task or None, validation retrieval task or None,
-    description). The retrieval tasks exist when pairs come from a taxonomy."""
+    """Returns (train, validation, domain test or None, retrieval tasks {name: task} or None, validation retrieval
+    task or None, description). The retrieval tasks exist when pairs come from a taxonomy."""
     d = recipe.data
     cols = d.columns
     read = lambda p: load_pairs(p, cols.text_a, cols.text_b, cols.score, d.score_range, d.on_bad_rows)[0]  # noqa: E731
@@ -64,7 +64,8 @@ def load_data(recipe: Recipe, run_dir: Path):
             source = f"graded pairs from taxonomy {d.taxonomy.path}, split by concept"
         test = read(data_dir / "test.csv") if (data_dir / "test.csv").exists() else None
         if recipe.evaluation.retrieval:
-            retrieval = retrieval_task(d.taxonomy, recipe.evaluation.retrieval_max_queries, recipe.training.seed)
+            retrieval = retrieval_tasks(d.taxonomy, recipe.evaluation.retrieval_max_queries, recipe.training.seed,
+                                        recipe.evaluation.cross_lingual_retrieval)
         val_retrieval = retrieval_task(d.taxonomy, 500, recipe.training.seed, split="validation")
     else:
         train = read(d.train)
@@ -84,6 +85,21 @@ def load_data(recipe: Recipe, run_dir: Path):
     if len(val) == 0:
         raise DomaintuneError("no validation pairs: set data.validation or data.validation_fraction > 0")
     return train, val, test, retrieval, val_retrieval, source
+
+
+def evaluate_baselines(names: list[str], suite: list) -> dict[str, dict]:
+    """Each baseline encoder through the same evaluators ({name: results}); one that cannot be loaded (a
+    package not installed) is recorded as {"skipped": why} and the run goes on."""
+    out = {}
+    for name in names:
+        try:
+            model = load_sentence_model(name)
+        except DomaintuneError as e:
+            log.warning("baseline %s skipped: %s", name, e)
+            out[name] = {"skipped": str(e)}
+            continue
+        out[name], _ = run_suite(model, suite, f"baseline {name}")
+    return out
 
 
 def probe_matrix(model, probes: list[str]) -> np.ndarray:
@@ -107,7 +123,8 @@ def run(recipe: Recipe, resume: bool = False, overwrite: bool = False, show_prog
              len(test_df) if test_df is not None else 0)
 
     # 2. model (shared weights for both texts of a pair: one SentenceTransformer)
-    model = load_sentence_model(recipe.model.name, recipe.model.max_seq_length, recipe.model.pooling)
+    model = load_sentence_model(recipe.model.name, recipe.model.max_seq_length, recipe.model.pooling,
+                                prefix=recipe.model.prefix)
     params = freeze(model, recipe.model.freeze_embeddings, recipe.model.freeze_layers)
 
     # 3. evaluate before (cached in the run folder, so a resumed run does not pay for it twice)
@@ -116,14 +133,15 @@ def run(recipe: Recipe, resume: bool = False, overwrite: bool = False, show_prog
     if before_file.exists():
         cached = json.loads(before_file.read_text())
         before, timings["evaluate_before"] = cached["metrics"], cached["seconds"]
-        probes_before = np.array(cached["probes"])
+        probes_before, baselines = np.array(cached["probes"]), cached.get("baselines", {})
     else:
         t = time.perf_counter()
         before, _ = run_suite(model, suite, "before")
         probes_before = probe_matrix(model, recipe.evaluation.probes)
         timings["evaluate_before"] = round(time.perf_counter() - t, 2)
+        baselines = evaluate_baselines(recipe.evaluation.baselines, suite)
         atomic_write_json(before_file, {"metrics": before, "seconds": timings["evaluate_before"],
-                                        "probes": probes_before.tolist()})
+                                        "probes": probes_before.tolist(), "baselines": baselines})
 
     # 4. train (the best checkpoint by validation Spearman is loaded at the end)
     from domaintune.training.trainer import train_pairs
@@ -144,12 +162,13 @@ def run(recipe: Recipe, resume: bool = False, overwrite: bool = False, show_prog
         "before": before,
         "after": after,
         "delta": deltas(before, after),
+        "baselines": baselines,
         "retention": retention_check(before, after, recipe.evaluation.retention_tolerance),
         "run": {"base_model": recipe.model.name, "loss": recipe.training.loss, "data": source,
                 "train_pairs": len(train_df), "validation_pairs": len(val_df),
                 "test_pairs": 0 if test_df is None else len(test_df),
-                "retrieval_queries": 0 if retrieval is None else len(retrieval[0]),
-                "retrieval_corpus": 0 if retrieval is None else len(retrieval[1]),
+                "retrieval_queries": 0 if retrieval is None else len(retrieval["retrieval"][0]),
+                "retrieval_corpus": 0 if retrieval is None else len(retrieval["retrieval"][1]),
                 "parameters": params},
         "training": {k: v for k, v in train_stats.items() if k != "log_history"},
         "probes": {"texts": recipe.evaluation.probes, "before": probes_before.round(4).tolist(),

@@ -17,6 +17,7 @@ from datasets import Dataset
 
 from domaintune.errors import DomaintuneError
 from domaintune.losses import POSITIVE_ONLY, build_loss
+from domaintune.models import text_prefix
 from domaintune.training.common import (
     callbacks,
     prepare_trainer,
@@ -91,6 +92,7 @@ def train_pairs(model, train_df: pd.DataFrame, val_df: pd.DataFrame, recipe, run
     args = SentenceTransformerTrainingArguments(
         **training_arguments(t, checkpoint_dir, metric_key, True, recipe.evaluation.batch_size),
         batch_sampler=batch_sampler,
+        prompts=text_prefix(model),  # train on the texts as encode() will see them (e5: "query: ...")
     )
     trainer = SentenceTransformerTrainer(
         model=model, args=args, train_dataset=train_ds, loss=loss, evaluator=validator,
