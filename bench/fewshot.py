@@ -55,8 +55,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--setfit-seeds", type=int, default=None, help="run setfit on the first K seeds only")
     ap.add_argument("--max-pairs", type=int, default=None, help="domaintune: pairs.max_pairs (default: recipe's)")
-    ap.add_argument("--also-frozen-embeddings", action="store_true",
-                    help="also run domaintune with model.freeze_embeddings=true (the embedding matrix untrained)")
+    ap.add_argument("--also-trained-embeddings", action="store_true",
+                    help="also run domaintune with model.freeze_embeddings=false (the default keeps them fixed)")
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     OUT.mkdir(parents=True, exist_ok=True)
@@ -75,20 +75,20 @@ def main() -> None:
         m = api.train(None, ["task=fewshot", f"data.train={OUT / 'pool.csv'}", f"data.test={OUT / 'test.csv'}",
                              f"data.n_per_class={n}", f"training.seeds={args.seeds}", f"output.dir={OUT / f'n{n}'}",
                              *extra], overwrite=True, show_progress=False)
-        rows = {"probe": [], "domaintune": [], "domaintune, embeddings frozen": [], "setfit": []}
-        frozen = None
-        if args.also_frozen_embeddings:
-            frozen = api.train(None, ["task=fewshot", f"data.train={OUT / 'pool.csv'}", f"data.test={OUT / 'test.csv'}",
-                                      f"data.n_per_class={n}", f"training.seeds={args.seeds}",
-                                      f"output.dir={OUT / f'n{n}_frozen_embeddings'}", "model.freeze_embeddings=true",
-                                      *extra], overwrite=True, show_progress=False)
+        rows = {"probe": [], "domaintune": [], "domaintune, embeddings trained": [], "setfit": []}
+        trained = None
+        if args.also_trained_embeddings:
+            trained = api.train(None, ["task=fewshot", f"data.train={OUT / 'pool.csv'}", f"data.test={OUT / 'test.csv'}",
+                                       f"data.n_per_class={n}", f"training.seeds={args.seeds}",
+                                       f"output.dir={OUT / f'n{n}_trained_embeddings'}", "model.freeze_embeddings=false",
+                                       *extra], overwrite=True, show_progress=False)
         for k, s in enumerate(m["seeds"]):
             rows["probe"].append({"accuracy": s["before"]["accuracy"], "seconds": s["probe_seconds"]})
             rows["domaintune"].append({"accuracy": s["after"]["accuracy"], "seconds": s["train_seconds"]})
-            if frozen:
-                f = frozen["seeds"][k]
-                rows["domaintune, embeddings frozen"].append({"accuracy": f["after"]["accuracy"],
-                                                              "seconds": f["train_seconds"]})
+            if trained:
+                f = trained["seeds"][k]
+                rows["domaintune, embeddings trained"].append({"accuracy": f["after"]["accuracy"],
+                                                               "seconds": f["train_seconds"]})
             if args.setfit_seeds is None or k < args.setfit_seeds:
                 sample = sample_per_class(labelled, ["0", "1"], n, s["seed"])
                 rows["setfit"].append(run_setfit(sample, test, s["seed"]))
@@ -105,13 +105,13 @@ def main() -> None:
             k = len(rows["setfit"])
             sf = np.mean([r["accuracy"] for r in rows["setfit"]])
             t_sf = np.mean([r["seconds"] for r in rows["setfit"]])
-            for name in ("domaintune", "domaintune, embeddings frozen"):
+            for name in ("domaintune", "domaintune, embeddings trained"):
                 if rows[name]:
                     d = np.mean([r["accuracy"] for r in rows[name][:k]])
                     t = np.mean([r["seconds"] for r in rows[name][:k]]) / t_sf
                     print(f"\n{name} vs setfit on the same {k} seeds: {100 * (d - sf):+.2f} pt accuracy, "
                           f"{t:.2f}x the time")
-    (OUT / "results.json").write_text(json.dumps(report, indent=2))
+    (OUT / f"results_n{'_'.join(map(str, args.sizes))}.json").write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

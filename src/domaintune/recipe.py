@@ -367,11 +367,17 @@ class FewShotOutputConfig(Section):
     dir: str = Field("runs/fewshot", description="run folder: model (first seed), per-seed results, report")
 
 
+class FewShotModelConfig(ClassificationModelConfig):
+    freeze_embeddings: bool = Field(
+        True, description="keep the token embedding matrix fixed: same accuracy, 24% less time (bench/RESULTS.md)"
+    )
+
+
 class FewShotRecipe(RecipeBase):
     """A few-shot classification recipe (task: fewshot)."""
 
     task: Literal["fewshot"] = Field("fewshot", description="what to train")
-    model: ClassificationModelConfig = Field(default_factory=ClassificationModelConfig, description="the encoder")
+    model: FewShotModelConfig = Field(default_factory=FewShotModelConfig, description="the encoder")
     data: FewShotDataConfig = Field(default_factory=FewShotDataConfig, description="the data")
     pairs: PairsConfig = Field(default_factory=PairsConfig, description="contrastive pairs (generated lazily)")
     training: FewShotTrainingConfig = Field(default_factory=FewShotTrainingConfig,

