@@ -267,7 +267,8 @@ class AdapterConfig(Section):
         "all-linear", description="layers to adapt: all-linear, or names such as [query, value]"
     )
     learning_rate: float | None = Field(
-        5e-4, gt=0, description="adapters train best at a higher rate than full fine-tuning; null = training's"
+        2e-3, gt=0, description="adapters want a higher rate than full fine-tuning (2e-3 beat 5e-4 for LoRA on SST-2); "
+        "null = training's"
     )
 
 
