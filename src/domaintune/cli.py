@@ -153,11 +153,15 @@ def evaluate(model: str = typer.Argument(..., help="model name, folder or hub id
              pairs: Path | None = typer.Option(None, help="domain pairs file (text_a, text_b, score)"),
              taxonomy: str | None = typer.Option(None, help="taxonomy for retrieval, e.g. builtin:esco_en"),
              stsb: bool = typer.Option(True, help="STS benchmark dev and test"),
-             output: Path | None = typer.Option(None, help="write the results as JSON here")):
-    """Evaluate a model: STSb Spearman/Pearson, domain pairs, retrieval."""
+             output: Path | None = typer.Option(None, help="write the results as JSON here"),
+             set_: list[str] = typer.Option([], "--set", help="recipe fields, e.g. --set "
+                                            "'evaluation.stsb_languages=[de,zh]' --set "
+                                            "'data.taxonomy.translations=[builtin:esco_de]'")):
+    """Evaluate a model: STSb Spearman/Pearson (also in other languages), domain pairs, retrieval (also across
+    languages)."""
     from domaintune import api
 
-    results = api.evaluate(model, str(pairs) if pairs else None, taxonomy, stsb)
+    results = api.evaluate(model, str(pairs) if pairs else None, taxonomy, stsb, list(set_))
     table = Table(title=f"evaluation of {model}")
     for col in ("eval", "metric", "value"):
         table.add_column(col)
