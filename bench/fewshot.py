@@ -6,7 +6,8 @@ samples, side by side in one run.
 
 Pool: all SST-2 training sentences; test: GLUE dev (872). For each size n and seed, n sentences per class are
 drawn by domaintune's sampler (`tasks.fewshot.sample_per_class`) and every system trains on exactly those.
-all-MiniLM-L6-v2 for all. setfit runs with its defaults (oversampling, 1 epoch, batch 16, logistic head).
+all-MiniLM-L6-v2 for all (`--model all-mpnet-base-v2` for the bigger English encoder). setfit runs with its
+defaults (oversampling, 1 epoch, batch 16, logistic head).
 Training time: domaintune = phases 1-2 per seed (pairs + head), setfit = `Trainer.train()`, probe = encoding the
 examples + logistic regression.
 """
@@ -31,13 +32,13 @@ SST2 = ROOT.parent / "shared" / "datasets" / "sst2"
 OUT = ROOT / "bench" / "out" / "fewshot"
 
 
-def run_setfit(sample: pd.DataFrame, test: pd.DataFrame, seed: int) -> dict:
+def run_setfit(sample: pd.DataFrame, test: pd.DataFrame, seed: int, model_name: str) -> dict:
     from datasets import Dataset
     from setfit import SetFitModel, Trainer, TrainingArguments
 
     from domaintune.models import resolve_model
 
-    model = SetFitModel.from_pretrained(resolve_model("all-MiniLM-L6-v2")[0])
+    model = SetFitModel.from_pretrained(resolve_model(model_name)[0])
     train = Dataset.from_dict({"text": sample.text.tolist(), "label": [int(x[0]) for x in sample["labels"]]})
     args = TrainingArguments(seed=seed, show_progress_bar=False, output_dir=str(OUT / "setfit"), report_to="none",
                              save_strategy="no")  # setfit's defaults write checkpoints/ and runs/ into the cwd
@@ -55,6 +56,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--setfit-seeds", type=int, default=None, help="run setfit on the first K seeds only")
     ap.add_argument("--max-pairs", type=int, default=None, help="domaintune: pairs.max_pairs (default: recipe's)")
+    ap.add_argument("--model", default="all-MiniLM-L6-v2", help="encoder for every system (a name, folder, hub id)")
     ap.add_argument("--also-trained-embeddings", action="store_true",
                     help="also run domaintune with model.freeze_embeddings=false (the default keeps them fixed)")
     args = ap.parse_args()
@@ -72,16 +74,18 @@ def main() -> None:
     report = {}
     for n in args.sizes:
         extra = [f"pairs.max_pairs={args.max_pairs}"] if args.max_pairs else []
+        extra.append(f"model.name={args.model}")
+        tag = "" if args.model == "all-MiniLM-L6-v2" else f"_{Path(args.model).name}"  # never overwrite another model's
         m = api.train(None, ["task=fewshot", f"data.train={OUT / 'pool.csv'}", f"data.test={OUT / 'test.csv'}",
-                             f"data.n_per_class={n}", f"training.seeds={args.seeds}", f"output.dir={OUT / f'n{n}'}",
-                             *extra], overwrite=True, show_progress=False)
+                             f"data.n_per_class={n}", f"training.seeds={args.seeds}",
+                             f"output.dir={OUT / f'n{n}{tag}'}", *extra], overwrite=True, show_progress=False)
         rows = {"probe": [], "domaintune": [], "domaintune, embeddings trained": [], "setfit": []}
         trained = None
         if args.also_trained_embeddings:
             trained = api.train(None, [
                 "task=fewshot", f"data.train={OUT / 'pool.csv'}", f"data.test={OUT / 'test.csv'}",
                 f"data.n_per_class={n}", f"training.seeds={args.seeds}", "model.freeze_embeddings=false",
-                f"output.dir={OUT / f'n{n}_trained_embeddings'}", *extra], overwrite=True, show_progress=False)
+                f"output.dir={OUT / f'n{n}{tag}_trained_embeddings'}", *extra], overwrite=True, show_progress=False)
         for k, s in enumerate(m["seeds"]):
             rows["probe"].append({"accuracy": s["before"]["accuracy"], "seconds": s["probe_seconds"]})
             rows["domaintune"].append({"accuracy": s["after"]["accuracy"], "seconds": s["train_seconds"]})
@@ -91,7 +95,7 @@ def main() -> None:
                                                                "seconds": f["train_seconds"]})
             if args.setfit_seeds is None or k < args.setfit_seeds:
                 sample = sample_per_class(labelled, ["0", "1"], n, s["seed"])
-                rows["setfit"].append(run_setfit(sample, test, s["seed"]))
+                rows["setfit"].append(run_setfit(sample, test, s["seed"], args.model))
         report[n] = {"pairs_per_seed": m["seeds"][0]["body"]["pairs"], **rows}
         print(f"\n### {n} per class (seeds {args.seeds}; domaintune {report[n]['pairs_per_seed']} pairs per seed)\n")
         print("| system | accuracy (mean ± std) | training s per run | seeds |")
@@ -111,7 +115,8 @@ def main() -> None:
                     t = np.mean([r["seconds"] for r in rows[name][:k]]) / t_sf
                     print(f"\n{name} vs setfit on the same {k} seeds: {100 * (d - sf):+.2f} pt accuracy, "
                           f"{t:.2f}x the time")
-    (OUT / f"results_n{'_'.join(map(str, args.sizes))}.json").write_text(json.dumps(report, indent=2))
+    tag = "" if args.model == "all-MiniLM-L6-v2" else f"_{Path(args.model).name}"
+    (OUT / f"results_n{'_'.join(map(str, args.sizes))}{tag}.json").write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":
