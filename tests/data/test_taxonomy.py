@@ -173,3 +173,13 @@ def test_cross_lingual_retrieval_asks_in_one_language_for_another(tiny_multiling
     bad.translations = [str(p["de"].with_name("esco_xx.csv"))]
     with pytest.raises(DomaintuneError, match="esco_xx.csv: concept id .* is missing"):
         retrieval_tasks(bad, max_queries=40, seed=0)
+
+
+def test_validation_retrieval_in_all_languages(tiny_multilingual):
+    p = tiny_multilingual
+    cfg = TaxonomyConfig(path=str(p["en"]), translations=[str(p["de"]), str(p["es"])])
+    queries, corpus, relevant = retrieval_task(cfg, 10_000, 0, split="validation", query_language="all")
+    names = {lang: {lab for c in load_taxonomy(TaxonomyConfig(path=str(path))) for lab in c.labels}
+             for lang, path in p.items()}
+    assert set(corpus.values()) <= names["en"]
+    assert all(any(q in names[lang] for q in queries.values()) for lang in ("en", "de", "es"))

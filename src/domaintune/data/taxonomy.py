@@ -315,22 +315,26 @@ def retrieval_task(cfg: TaxonomyConfig, max_queries: int, seed: int, split: str 
     Cross-lingual (query_language != corpus_language, languages from data.taxonomy.path / translations): any
     label of a held-out concept in the query language (its preferred label too: it is not the answer's text)
     asks for the concept's preferred label in the corpus language, among all concepts in that language.
+    query_language="all": queries in every language at once (the validation task of a multilingual run).
 
     Returns (queries {qid: text}, corpus {cid: text}, relevant {qid: {cid}}).
     """
     langs = load_languages(cfg) if (query_language or corpus_language) else {language_of(cfg.path): load_taxonomy(cfg)}
     base = language_of(cfg.path)
-    q_lang, c_lang = query_language or base, corpus_language or base
-    for lang in (q_lang, c_lang):
+    c_lang = corpus_language or base
+    q_langs = list(langs) if query_language == "all" else [query_language or base]
+    for lang in (*q_langs, c_lang):
         if lang not in langs:
             raise DomaintuneError(f"retrieval: language {lang!r} is not in data.taxonomy (path or translations): "
                                   f"{', '.join(langs)}")
-    test = split_concepts(langs[q_lang], cfg.validation_fraction, cfg.test_fraction, cfg.seed)[split]
     corpus = {c.id: c.preferred for c in langs[c_lang]}
-    if q_lang == c_lang:
-        pairs = [(c.id, a) for c in test for a in c.alternatives]
-    else:
-        pairs = [(c.id, a) for c in test for a in c.labels]
+    pairs = []
+    for q_lang in q_langs:  # "all": names in every language ask for the concept named in the corpus language
+        test = split_concepts(langs[q_lang], cfg.validation_fraction, cfg.test_fraction, cfg.seed)[split]
+        if q_lang == c_lang:
+            pairs += [(c.id, a) for c in test for a in c.alternatives]
+        else:
+            pairs += [(c.id, a) for c in test for a in c.labels]
     rng = random.Random(seed)
     if len(pairs) > max_queries:
         pairs = rng.sample(pairs, max_queries)

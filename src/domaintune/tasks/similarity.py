@@ -66,7 +66,11 @@ def load_data(recipe: Recipe, run_dir: Path):
         if recipe.evaluation.retrieval:
             retrieval = retrieval_tasks(d.taxonomy, recipe.evaluation.retrieval_max_queries, recipe.training.seed,
                                         recipe.evaluation.cross_lingual_retrieval)
-        val_retrieval = retrieval_task(d.taxonomy, 500, recipe.training.seed, split="validation")
+        # the best checkpoint is picked by what the run is for: with translations, names in every language
+        # finding their concept; otherwise alternative labels finding the preferred one
+        multilingual = bool(d.taxonomy.translations) and recipe.evaluation.cross_lingual_retrieval
+        val_retrieval = retrieval_task(d.taxonomy, 500, recipe.training.seed, split="validation",
+                                       query_language="all" if multilingual else None)
     else:
         train = read(d.train)
         if d.validation:
