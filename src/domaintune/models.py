@@ -94,28 +94,28 @@ def text_prefix(model) -> str | None:
     return model.prompts.get(name) if name else None
 
 
+def _module_types(folder: Path) -> list[str]:
+    """The module classes a local sentence-transformers folder names in modules.json ([] when none)."""
+    import json
+
+    try:
+        return [m.get("type", "") for m in json.loads((Path(folder) / "modules.json").read_text())]
+    except (OSError, ValueError):
+        return []
+
+
 def _own_modules_only(folder: Path) -> bool:
     """True when a local sentence-transformers folder names, besides sentence-transformers' own modules, only
     domaintune's (e.g. the USE encoder): sentence-transformers wants trust_remote_code for any module class that
     is not its own, and domaintune's installed code is not remote. Anything else stays refused."""
-    import json
-
-    try:
-        types = [m.get("type", "") for m in json.loads((folder / "modules.json").read_text())]
-    except (OSError, ValueError):
-        return False
+    types = _module_types(folder)
     return any(t.startswith("domaintune.") for t in types) and all(
         t.startswith(("sentence_transformers.", "domaintune.")) for t in types)
 
 
 def is_use_folder(folder: Path) -> bool:
     """A prepared `use-multilingual-v3` folder (the numpy Universal Sentence Encoder module)."""
-    import json
-
-    try:
-        return any("use_encoder" in m.get("type", "") for m in json.loads((Path(folder) / "modules.json").read_text()))
-    except (OSError, ValueError):
-        return False
+    return "domaintune.use_encoder.UniversalSentenceEncoder" in _module_types(folder)
 
 
 def check_fine_tunable(name: str) -> None:
