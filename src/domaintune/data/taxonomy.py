@@ -280,7 +280,7 @@ def build_pairs(cfg: TaxonomyConfig, out_dir: Path) -> dict:
         for lang in names:
             yield from iter_pairs(splits[lang][split], cfg, seed)
         for a, b in directions:
-            if a < b or len(names) == 1:  # graded pairs are symmetric: one direction per language pair
+            if a < b:  # graded pairs are symmetric: one direction per language pair
                 yield from iter_pairs(splits[a][split], cfg, seed, partner=splits[b][split])
 
     def triplets(seed: int):
