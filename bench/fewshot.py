@@ -3,6 +3,7 @@ samples, side by side in one run.
 
     pip install --no-deps setfit==1.2.0 evaluate && pip install requests   # setfit beside sentence-transformers 6
     python bench/fewshot.py --sizes 8 64 --seeds 0 1 2 3 4                 # writes bench/out/fewshot/
+    python bench/fewshot.py --sizes 64 --max-pairs 2048 --resume           # an interrupted run goes on
 
 Pool: all SST-2 training sentences; test: GLUE dev (872). For each size n and seed, n sentences per class are
 drawn by domaintune's sampler (`tasks.fewshot.sample_per_class`) and every system trains on exactly those.
@@ -59,6 +60,8 @@ def main() -> None:
     ap.add_argument("--model", default="all-MiniLM-L6-v2", help="encoder for every system (a name, folder, hub id)")
     ap.add_argument("--also-trained-embeddings", action="store_true",
                     help="also run domaintune with model.freeze_embeddings=false (the default keeps them fixed)")
+    ap.add_argument("--resume", action="store_true",
+                    help="reuse finished seeds (domaintune's run folder, setfit's per-seed files) of the same setup")
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     OUT.mkdir(parents=True, exist_ok=True)
@@ -78,14 +81,16 @@ def main() -> None:
         tag = "" if args.model == "all-MiniLM-L6-v2" else f"_{Path(args.model).name}"  # never overwrite another model's
         m = api.train(None, ["task=fewshot", f"data.train={OUT / 'pool.csv'}", f"data.test={OUT / 'test.csv'}",
                              f"data.n_per_class={n}", f"training.seeds={args.seeds}",
-                             f"output.dir={OUT / f'n{n}{tag}'}", *extra], overwrite=True, show_progress=False)
+                             f"output.dir={OUT / f'n{n}{tag}'}", *extra], resume=args.resume, overwrite=not args.resume,
+                      show_progress=False)
         rows = {"probe": [], "domaintune": [], "domaintune, embeddings trained": [], "setfit": []}
         trained = None
         if args.also_trained_embeddings:
             trained = api.train(None, [
                 "task=fewshot", f"data.train={OUT / 'pool.csv'}", f"data.test={OUT / 'test.csv'}",
                 f"data.n_per_class={n}", f"training.seeds={args.seeds}", "model.freeze_embeddings=false",
-                f"output.dir={OUT / f'n{n}{tag}_trained_embeddings'}", *extra], overwrite=True, show_progress=False)
+                f"output.dir={OUT / f'n{n}{tag}_trained_embeddings'}", *extra], resume=args.resume,
+                overwrite=not args.resume, show_progress=False)
         for k, s in enumerate(m["seeds"]):
             rows["probe"].append({"accuracy": s["before"]["accuracy"], "seconds": s["probe_seconds"]})
             rows["domaintune"].append({"accuracy": s["after"]["accuracy"], "seconds": s["train_seconds"]})
@@ -94,8 +99,13 @@ def main() -> None:
                 rows["domaintune, embeddings trained"].append({"accuracy": f["after"]["accuracy"],
                                                                "seconds": f["train_seconds"]})
             if args.setfit_seeds is None or k < args.setfit_seeds:
-                sample = sample_per_class(labelled, ["0", "1"], n, s["seed"])
-                rows["setfit"].append(run_setfit(sample, test, s["seed"], args.model))
+                done = OUT / "setfit" / f"n{n}{tag}_seed{s['seed']}.json"  # one file per finished setfit seed
+                if args.resume and done.exists():
+                    rows["setfit"].append(json.loads(done.read_text()))
+                else:
+                    sample = sample_per_class(labelled, ["0", "1"], n, s["seed"])
+                    rows["setfit"].append(run_setfit(sample, test, s["seed"], args.model))
+                    done.write_text(json.dumps(rows["setfit"][-1]))
         report[n] = {"pairs_per_seed": m["seeds"][0]["body"]["pairs"], **rows}
         print(f"\n### {n} per class (seeds {args.seeds}; domaintune {report[n]['pairs_per_seed']} pairs per seed)\n")
         print("| system | accuracy (mean ± std) | training s per run | seeds |")

@@ -50,3 +50,24 @@ def test_freeze_embeddings_and_layers(tiny_bert):
     assert counts["trainable"] < counts["total"]
     with pytest.raises(DomaintuneError, match="has 2 layers"):
         freeze(model, embeddings=False, lower_layers=5)
+
+
+def test_interpolate_weights_mixes_float_weights_once_and_keeps_integer_buffers():
+    import torch
+
+    from domaintune.models import interpolate_weights
+
+    def net(value: float):
+        m = torch.nn.Sequential(torch.nn.Embedding(4, 3), torch.nn.Linear(3, 4, bias=False))
+        m[1].weight = m[0].weight  # tied, as in a masked-LM head
+        m.register_buffer("ids", torch.arange(4))
+        torch.nn.init.constant_(m[0].weight, value)
+        return m
+
+    tuned, base = net(1.0), net(3.0)
+    base.ids += 10
+    interpolate_weights(tuned, base, 0.25)
+    assert torch.allclose(tuned[0].weight, torch.full((4, 3), 1.5))  # 0.75 * 1 + 0.25 * 3, not mixed twice
+    assert tuned.ids.tolist() == [0, 1, 2, 3]
+    with pytest.raises(DomaintuneError, match="interpolate_base"):
+        interpolate_weights(tuned, base, 1.0)

@@ -73,3 +73,13 @@ def test_task_picks_the_recipe_and_unknown_task_is_named(tmp_path):
         load_recipe(None, ["task=translation"])
     with pytest.raises(DomaintuneError, match="unknown key 'strategy'"):
         load_recipe(None, ["strategy=full"])  # a similarity recipe has no strategy
+
+
+def test_adapter_learning_rate_and_epochs_replace_trainings_only_where_set():
+    r = load_recipe(None, ["task=classification", "strategy=lora", "training.epochs=1", "training.learning_rate=5e-5",
+                           "adapter.epochs=3"])
+    t = r.adapter.training(r.training)
+    assert (t.epochs, t.learning_rate) == (3, 2e-3)  # adapter's epochs and its default rate
+    assert (r.training.epochs, r.training.learning_rate) == (1, 5e-5)  # the recipe itself is untouched
+    r = load_recipe(None, ["task=classification", "strategy=lora", "adapter.learning_rate=null"])
+    assert r.adapter.training(r.training) == r.training

@@ -154,6 +154,22 @@ def freeze(model, embeddings: bool, lower_layers: int) -> dict:
     return {"total": total, "trainable": trainable}
 
 
+def interpolate_weights(model, base, base_share: float) -> None:
+    """Weight-space ensembling of a fine-tuned model with the model it started from, in place:
+    w = (1 - base_share) * tuned + base_share * base (WiSE-FT, Wortsman et al. 2022, "Robust fine-tuning of
+    zero-shot models"). Both must have the same architecture; non-float buffers (position ids) are kept."""
+    if not 0 <= base_share < 1:
+        raise DomaintuneError(f"interpolate_base must be in [0, 1), got {base_share}")
+    import torch
+
+    base_state, seen = base.state_dict(), set()
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if tensor.is_floating_point() and tensor.data_ptr() not in seen:  # a tied weight is mixed once
+                seen.add(tensor.data_ptr())
+                tensor.mul_(1 - base_share).add_(base_state[name].to(tensor.dtype), alpha=base_share)
+
+
 def encoder_folder(name: str) -> Path:
     """The plain transformers folder (config.json + weights) inside a model: the folder itself for a plain
     encoder, the Transformer module's folder for a sentence-transformers model. Classification loads it with

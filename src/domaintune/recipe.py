@@ -147,6 +147,10 @@ class TrainingConfig(TrainingBase):
         "auto", description="picks the best checkpoint; auto = mrr@10 (held-out concept retrieval) for "
         "in_batch_negatives on a taxonomy, else spearman on validation pairs"
     )
+    interpolate_base: float = Field(
+        0.0, ge=0, lt=1, description="WiSE-FT: the saved model = (1 - x) * tuned + x * base weights, keeping "
+        "more general ability (STSb); applied to the best checkpoint; 0 = off"
+    )
 
 
 class EvaluationConfig(Section):
@@ -270,6 +274,14 @@ class AdapterConfig(Section):
         2e-3, gt=0, description="adapters want a higher rate than full fine-tuning (2e-3 beat 5e-4 for LoRA on SST-2); "
         "null = training's"
     )
+    epochs: float | None = Field(
+        None, gt=0, description="adapters often want more passes than full fine-tuning; null = training's"
+    )
+
+    def training(self, training):
+        """The training section an adapter run uses: its own learning rate and epochs where set."""
+        update = {k: v for k, v in (("learning_rate", self.learning_rate), ("epochs", self.epochs)) if v}
+        return training.model_copy(update=update) if update else training
 
 
 class ClassificationTrainingConfig(TrainingBase):

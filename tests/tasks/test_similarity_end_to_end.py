@@ -89,9 +89,19 @@ def test_resume_after_kill_matches_uninterrupted(finished_run, tiny_bert, tiny_t
 
 def test_in_batch_negatives_with_hard_negatives_selects_by_retrieval(tiny_bert, tiny_taxonomy, tmp_path):
     recipe = tiny_recipe(tiny_bert, tiny_taxonomy, tmp_path / "ibn", **{"training.loss": "in_batch_negatives",
-                                                                     "training.epochs": 1})
+                                                                     "training.epochs": 1,
+                                                                     "training.interpolate_base": 0.5})
     metrics = api.train(recipe, show_progress=False)
     assert metrics["training"]["validation_metric"] == "mrr@10"
+    # WiSE-FT: the saved model is half the best checkpoint, half the base encoder
+    from safetensors.torch import load_file
+
+    best = tmp_path / "ibn" / "checkpoints" / f"checkpoint-{metrics['training']['best_step']}" / "model.safetensors"
+    tuned, base = load_file(str(best)), load_file(str(tiny_bert / "model.safetensors"))
+    saved = load_file(str(tmp_path / "ibn" / "model" / "model.safetensors"))
+    key = next(k for k in saved if k.endswith("encoder.layer.0.attention.self.query.weight"))
+    assert not np.allclose(tuned[key].numpy(), base[key].numpy())
+    np.testing.assert_allclose(saved[key].numpy(), 0.5 * tuned[key].numpy() + 0.5 * base[key].numpy(), atol=1e-6)
     assert (tmp_path / "ibn" / "data" / "train_hard_negatives.csv").exists()
     assert metrics["run"]["train_pairs"] > 0 and metrics["after"]["retrieval"]["mrr@10"] >= 0
     assert (tmp_path / "ibn" / "plots" / "learning_curves.png").exists()

@@ -112,8 +112,8 @@ def train_sequence(recipe, labels: list[str], train_ids, y_train, val_ids, y_val
                     logits, targets.float(), pos_weight=weight.to(logits.device))
             return torch.nn.functional.cross_entropy(logits, targets, weight=weight.to(logits.device))
 
-    if recipe.strategy != "full" and recipe.adapter.learning_rate:
-        t = t.model_copy(update={"learning_rate": recipe.adapter.learning_rate})
+    if recipe.strategy != "full":
+        t = recipe.adapter.training(t)
     args = TrainingArguments(
         **training_arguments(t, checkpoint_dir, metric_key, greater, recipe.evaluation.batch_size),
         train_sampling_strategy="group_by_length" if t.group_by_length else "random",

@@ -124,8 +124,8 @@ def run(recipe: NERRecipe, resume: bool = False, overwrite: bool = False, show_p
         return entity_metrics(gold, guess)[0]
 
     t = recipe.training
-    if recipe.strategy != "full" and recipe.adapter.learning_rate:
-        t = t.model_copy(update={"learning_rate": recipe.adapter.learning_rate})
+    if recipe.strategy != "full":
+        t = recipe.adapter.training(t)
     metric_key, greater = ("eval_f1", True) if t.validation_metric == "f1" else ("eval_loss", False)
     args = TrainingArguments(**training_arguments(t, run_dir / "checkpoints", metric_key, greater,
                                                   recipe.evaluation.batch_size),

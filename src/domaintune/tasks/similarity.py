@@ -17,7 +17,7 @@ from domaintune.data.taxonomy import build_pairs, retrieval_task, retrieval_task
 from domaintune.errors import DomaintuneError
 from domaintune.evaluation import build_suite, run_suite
 from domaintune.losses import POSITIVE_ONLY
-from domaintune.models import freeze, load_sentence_model
+from domaintune.models import freeze, interpolate_weights, load_sentence_model
 from domaintune.recipe import Recipe, recipe_to_yaml, save_recipe
 from domaintune.reporting import plots
 from domaintune.reporting.report import (
@@ -154,6 +154,13 @@ def run(recipe: Recipe, resume: bool = False, overwrite: bool = False, show_prog
     train_stats = train_pairs(model, train_df, val_df, recipe, run_dir, resume=resume, show_progress=show_progress,
                               validation_retrieval=val_retrieval)
     timings["train"] = train_stats["seconds"]
+    if recipe.training.interpolate_base:  # WiSE-FT: part of the way back to the base weights
+        base_model = load_sentence_model(recipe.model.name, recipe.model.max_seq_length, recipe.model.pooling,
+                                          prefix=recipe.model.prefix)
+        interpolate_weights(model, base_model, recipe.training.interpolate_base)
+        log.info("weights interpolated: %.2f of the base model's, %.2f of the tuned",
+                 recipe.training.interpolate_base, 1 - recipe.training.interpolate_base)
+        del base_model
 
     # 5. evaluate after, by the same evaluators
     t = time.perf_counter()
@@ -174,7 +181,8 @@ def run(recipe: Recipe, resume: bool = False, overwrite: bool = False, show_prog
                 "retrieval_queries": 0 if retrieval is None else len(retrieval["retrieval"][0]),
                 "retrieval_corpus": 0 if retrieval is None else len(retrieval["retrieval"][1]),
                 "parameters": params},
-        "training": {k: v for k, v in train_stats.items() if k != "log_history"},
+        "training": {**{k: v for k, v in train_stats.items() if k != "log_history"},
+                     "interpolate_base": recipe.training.interpolate_base},
         "probes": {"texts": recipe.evaluation.probes, "before": probes_before.round(4).tolist(),
                    "after": probes_after.round(4).tolist()},
         "timings": timings,
