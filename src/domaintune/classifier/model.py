@@ -136,19 +136,22 @@ def base_record(name: str) -> dict:
     return {"name": stored, "fingerprint": fingerprint(folder)}
 
 
+def _check_same_encoder(base: dict, now: str, folder: Path) -> None:
+    if now != base["fingerprint"]:
+        raise DomaintuneError(f"{folder}: trained on encoder '{base['name']}' with weights {base['fingerprint']}, "
+                              f"but that name now holds different weights ({now}); point it at the original encoder")
+
+
 def _base_folder(base: dict, folder: Path) -> Path:
     from domaintune.models import encoder_folder, fingerprint
 
     enc = encoder_folder(base["name"])
-    if fingerprint(enc) != base["fingerprint"]:
-        raise DomaintuneError(f"{folder}: trained on encoder '{base['name']}' with weights {base['fingerprint']}, "
-                              f"but that name now holds different weights ({fingerprint(enc)}); "
-                              "point it at the original encoder")
+    _check_same_encoder(base, fingerprint(enc), folder)
     return enc
 
 
 def load_classifier(folder: str | Path) -> Classifier:
-    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     folder = Path(folder)
     meta_path = folder / META
@@ -163,13 +166,15 @@ def load_classifier(folder: str | Path) -> Classifier:
     if strategy == "frozen":
         from safetensors.torch import load_file
 
-        enc_dir = _base_folder(meta["base"], folder)
+        from domaintune.classifier.frozen import load_frozen_encoder
+
+        tokenizer, encoder, base = load_frozen_encoder(meta["base"]["name"])
+        _check_same_encoder(meta["base"], base["fingerprint"], folder)
         hc = meta["head"]
         head = build_head(hc["kind"], hc["in_features"], len(meta["labels"]), hc.get("hidden", 512),
                           hc.get("dropout", 0.1))
         head.load_state_dict(load_file(str(folder / "head.safetensors")))
-        return Classifier("frozen", AutoTokenizer.from_pretrained(str(enc_dir)),
-                          encoder=AutoModel.from_pretrained(str(enc_dir)).eval(), head=head.eval(), **common)
+        return Classifier("frozen", tokenizer, encoder=encoder, head=head.eval(), **common)
     if strategy == "fewshot":
         from safetensors.torch import load_file
         from sentence_transformers import SentenceTransformer

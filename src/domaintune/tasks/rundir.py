@@ -13,7 +13,8 @@ RUN_MARKERS = ("recipe.yaml", "metrics.json", "checkpoints", "model")
 def prepare_run_dir(recipe, resume: bool, overwrite: bool) -> Path:
     """Never lose an earlier run: an occupied folder is refused unless --resume or --overwrite."""
     model_name = getattr(getattr(recipe, "model", None), "name", None)
-    if model_name:  # every task here trains its encoder: refuse a frozen-only one (USE) before writing anything
+    if model_name and getattr(recipe, "strategy", None) != "frozen":
+        # every other task and strategy trains its encoder: refuse a frozen-only one (USE) before writing anything
         from domaintune.models import check_fine_tunable
 
         check_fine_tunable(model_name)
