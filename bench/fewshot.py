@@ -51,6 +51,12 @@ def run_setfit(sample: pd.DataFrame, test: pd.DataFrame, seed: int, model_name: 
     return {"accuracy": float((pred.astype(int) == test.label.astype(int).to_numpy()).mean()), "seconds": seconds}
 
 
+def run_tag(args, pairs: bool = True) -> str:
+    """Suffix of the run folders and result file: the model (when not MiniLM) and the pair cap (when set)."""
+    tag = "" if args.model == "all-MiniLM-L6-v2" else f"_{Path(args.model).name}"
+    return tag + (f"_pairs{args.max_pairs}" if args.max_pairs and pairs else "")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[8])
@@ -78,7 +84,7 @@ def main() -> None:
     for n in args.sizes:
         extra = [f"pairs.max_pairs={args.max_pairs}"] if args.max_pairs else []
         extra.append(f"model.name={args.model}")
-        tag = "" if args.model == "all-MiniLM-L6-v2" else f"_{Path(args.model).name}"  # never overwrite another model's
+        tag = run_tag(args)  # never overwrite another model's or another pair cap's results
         m = api.train(None, ["task=fewshot", f"data.train={OUT / 'pool.csv'}", f"data.test={OUT / 'test.csv'}",
                              f"data.n_per_class={n}", f"training.seeds={args.seeds}",
                              f"output.dir={OUT / f'n{n}{tag}'}", *extra], resume=args.resume, overwrite=not args.resume,
@@ -99,7 +105,8 @@ def main() -> None:
                 rows["domaintune, embeddings trained"].append({"accuracy": f["after"]["accuracy"],
                                                                "seconds": f["train_seconds"]})
             if args.setfit_seeds is None or k < args.setfit_seeds:
-                done = OUT / "setfit" / f"n{n}{tag}_seed{s['seed']}.json"  # one file per finished setfit seed
+                # one file per finished setfit seed; setfit ignores domaintune's pair cap, so only the model names it
+                done = OUT / "setfit" / f"n{n}{run_tag(args, pairs=False)}_seed{s['seed']}.json"
                 if args.resume and done.exists():
                     rows["setfit"].append(json.loads(done.read_text()))
                 else:
@@ -125,7 +132,7 @@ def main() -> None:
                     t = np.mean([r["seconds"] for r in rows[name][:k]]) / t_sf
                     print(f"\n{name} vs setfit on the same {k} seeds: {100 * (d - sf):+.2f} pt accuracy, "
                           f"{t:.2f}x the time")
-    tag = "" if args.model == "all-MiniLM-L6-v2" else f"_{Path(args.model).name}"
+    tag = run_tag(args)
     (OUT / f"results_n{'_'.join(map(str, args.sizes))}{tag}.json").write_text(json.dumps(report, indent=2))
 
 

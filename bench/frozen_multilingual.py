@@ -18,7 +18,6 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 from sklearn.metrics import accuracy_score, f1_score
