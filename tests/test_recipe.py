@@ -83,3 +83,16 @@ def test_adapter_learning_rate_and_epochs_replace_trainings_only_where_set():
     assert (r.training.epochs, r.training.learning_rate) == (1, 5e-5)  # the recipe itself is untouched
     r = load_recipe(None, ["task=classification", "strategy=lora", "adapter.learning_rate=null"])
     assert r.adapter.training(r.training) == r.training
+
+
+def test_classification_pooling_pooler_is_for_trained_encoders_and_changes_the_hash():
+    with pytest.raises(DomaintuneError, match="model.pooling"):
+        load_recipe(None, ["task=classification", "strategy=frozen", "model.pooling=pooler"])
+    full = load_recipe(None, ["task=classification", "strategy=full"])
+    pooler = load_recipe(None, ["task=classification", "strategy=full", "model.pooling=pooler"])
+    assert full.model.pooling == "mean" and full.hash() != pooler.hash()
+    # the frozen strategy ignores the adapter section, full and adapters the frozen one
+    assert (load_recipe(None, ["task=classification", "strategy=frozen", "adapter.r=4"]).hash()
+            == load_recipe(None, ["task=classification", "strategy=frozen"]).hash())
+    with pytest.raises(DomaintuneError, match="model.pooling"):
+        load_recipe(None, ["task=fewshot", "model.pooling=pooler"])

@@ -209,6 +209,11 @@ SimilarityRecipe = Recipe
 
 
 class ClassificationModelConfig(ModelConfig):
+    pooling: Literal["mean", "cls", "max", "pooler"] = Field(
+        "mean", description="the text vector the head reads: mean/cls/max of the last token states (sentence-"
+        "transformers models were trained on the mean), or pooler = transformers' own head ([CLS] through the "
+        "pretrained pooler; full and adapters)"
+    )
     truncation: Literal["head", "tail", "head+tail"] = Field(
         "head", description="texts longer than max_seq_length keep their start, end, or both (1/4 head, 3/4 tail)"
     )
@@ -277,6 +282,7 @@ class AdapterConfig(Section):
     epochs: float | None = Field(
         None, gt=0, description="adapters often want more passes than full fine-tuning; null = training's"
     )
+    dora: bool = Field(False, description="lora only: weight-decomposed LoRA (DoRA: a trained magnitude per output)")
 
     def training(self, training):
         """The training section an adapter run uses: its own learning rate and epochs where set."""
@@ -322,6 +328,15 @@ class ClassificationRecipe(RecipeBase):
     )
     output: ClassificationOutputConfig = Field(default_factory=ClassificationOutputConfig,
                                                description="where results go")
+
+    @model_validator(mode="after")
+    def _pooler_needs_a_trained_encoder(self):
+        if self.adapter.dora and self.strategy != "lora":
+            raise DomaintuneError(f"recipe: 'adapter.dora': DoRA is a LoRA variant; strategy is {self.strategy!r}")
+        if self.model.pooling == "pooler" and self.strategy == "frozen":
+            raise DomaintuneError("recipe: 'model.pooling': pooler is transformers' own sequence-classification "
+                                  "head, for full and adapter strategies; frozen features use mean, cls or max")
+        return self
 
     def hash(self) -> str:
         """As RecipeBase.hash, without the sections this strategy ignores: editing `adapter` does not change a
@@ -381,6 +396,9 @@ class FewShotOutputConfig(Section):
 
 
 class FewShotModelConfig(ClassificationModelConfig):
+    pooling: Literal["mean", "cls", "max"] = Field(
+        "mean", description="pooling for plain transformers encoders (sentence-transformers keep theirs)"
+    )
     freeze_embeddings: bool = Field(
         True, description="keep the token embedding matrix fixed: same accuracy, 24% less time (bench/RESULTS.md)"
     )

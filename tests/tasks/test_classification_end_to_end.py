@@ -30,6 +30,10 @@ def runs(tiny_bert, job_title_classes, tmp_path_factory):
     for strategy in ("frozen", "full", "lora"):
         recipe = tiny_recipe(tiny_bert, job_title_classes, root / strategy, strategy)
         out[strategy] = (root / strategy, api.train(recipe, show_progress=False))
+    # transformers' own head ([CLS] through the pooler) instead of the default mean-pooled one
+    for strategy in ("full", "lora"):
+        recipe = tiny_recipe(tiny_bert, job_title_classes, root / f"{strategy}_pooler", strategy, "model.pooling=pooler")
+        out[f"{strategy}_pooler"] = (root / f"{strategy}_pooler", api.train(recipe, show_progress=False))
     return out
 
 
@@ -66,14 +70,36 @@ def test_each_strategy_trains_what_it_says(runs):
 
     with safe_open(str(lora_folder / "adapter_model.safetensors"), "pt") as f:
         assert any("classifier" in k for k in f.keys())
-    # the full folder is a standard transformers classifier
-    from transformers import AutoModelForSequenceClassification
+        assert not any("classifier" in k and "lora_" in k for k in f.keys())  # the head is trained, not adapted
+    # the full folder is a standard transformers encoder folder plus the head's linear layer
+    from transformers import AutoModel, AutoModelForSequenceClassification
 
-    m = AutoModelForSequenceClassification.from_pretrained(str(runs["full"][0] / "model"))
+    encoder = AutoModel.from_pretrained(str(runs["full"][0] / "model"))
+    assert encoder.config.hidden_size == 32 and (runs["full"][0] / "model" / "head.safetensors").exists()
+    # with model.pooling: pooler, a standard transformers sequence classifier
+    m = AutoModelForSequenceClassification.from_pretrained(str(runs["full_pooler"][0] / "model"))
     assert m.config.id2label == {0: "2", 1: "3", 2: "7"}
+    with safe_open(str(runs["lora_pooler"][0] / "model" / "adapter_model.safetensors"), "pt") as f:
+        assert any("pooler" in k for k in f.keys()) and any("classifier" in k for k in f.keys())
 
 
-@pytest.mark.parametrize("strategy", ["frozen", "full", "lora"])
+def test_pooled_head_reads_the_mean_of_the_token_states(runs):
+    """The default head classifies the masked mean of the last hidden states: padding does not change it."""
+    import torch
+
+    clf = load_classifier(runs["full"][0] / "model")
+    assert clf.pooling == "mean" and clf.model.pooling == "mean"
+    ids, _ = clf.encode(["software developer", "a much longer job title with many words in it"])
+    alone = clf.logits_from_ids(ids[:1])
+    together = clf.logits_from_ids(ids)  # the first row padded to the second's length
+    np.testing.assert_allclose(alone[0], together[0], atol=1e-5)
+    with torch.no_grad():
+        x = torch.tensor([ids[0]])
+        hidden = clf.model.encoder(input_ids=x).last_hidden_state.mean(1)
+        np.testing.assert_allclose(clf.model.classifier(hidden).numpy()[0], alone[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("strategy", ["frozen", "full", "lora", "full_pooler", "lora_pooler"])
 def test_reload_in_fresh_process_predicts_identically(runs, strategy):
     folder = runs[strategy][0] / "model"
     here = load_classifier(folder).predict_proba(PROBE_TEXTS)[0]
@@ -92,13 +118,15 @@ def test_reloaded_matches_the_trained_evaluation(runs, job_title_classes):
     assert acc == pytest.approx(metrics["after"]["test"]["accuracy"])
 
 
-def test_merged_adapter_predicts_like_the_adapter(runs, tmp_path):
-    folder = runs["lora"][0] / "model"
+@pytest.mark.parametrize("run", ["lora", "lora_pooler"])
+def test_merged_adapter_predicts_like_the_adapter(runs, tmp_path, run):
+    folder = runs[run][0] / "model"
     merged = api.merge_adapter(folder, tmp_path / "merged")
     a = load_classifier(folder).predict_proba(PROBE_TEXTS)[0]
     b = load_classifier(merged).predict_proba(PROBE_TEXTS)[0]
     np.testing.assert_allclose(a, b, atol=1e-5)
     assert (merged / "model.safetensors").exists()
+    assert load_classifier(merged).strategy == "full"
 
 
 def test_predict_marks_bad_rows_and_never_overwrites(runs, tmp_path):
@@ -193,3 +221,32 @@ def test_full_resume_after_kill_matches_uninterrupted(runs, tiny_bert, job_title
     resumed = kill_then_resume(recipe_file, out)
     assert resumed["after"]["test"]["accuracy"] == pytest.approx(ref["after"]["test"]["accuracy"], abs=0.04)
     assert resumed["training"]["global_step"] == ref["training"]["global_step"]
+
+
+def test_dora_adapter_is_lora_with_a_magnitude_per_output(tiny_bert, job_title_classes, tmp_path):
+    from domaintune.classifier.sequence import build_model
+
+    recipe = tiny_recipe(tiny_bert, job_title_classes, tmp_path / "dora", "lora", "adapter.dora=true")
+    model, _, base = build_model(recipe, ["2", "3", "7"])
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert any("lora_magnitude_vector" in n for n in names) and any("lora_A" in n for n in names)
+    assert base["fingerprint"]
+    with pytest.raises(DomaintuneError, match="adapter.dora"):
+        tiny_recipe(tiny_bert, job_title_classes, tmp_path / "x", "ia3", "adapter.dora=true")
+
+
+def test_compare_reads_a_run_saved_before_the_pooled_head_as_pooler(tmp_path):
+    """A full/adapter folder whose saved model does not name the pooled head was trained with transformers'
+    pooler head: compare must not take it for a run of the same recipe under today's default (mean)."""
+    from domaintune.recipe import recipe_to_yaml
+    from domaintune.tasks.compare import _saved_hash
+
+    recipe = load_recipe(None, ["task=classification", "strategy=full"])
+    run = tmp_path / "full"
+    (run / "model").mkdir(parents=True)
+    (run / "recipe.yaml").write_text(recipe_to_yaml(recipe))
+    (run / "model" / "domaintune_classifier.json").write_text(json.dumps({"head": {}}))
+    pooler = load_recipe(None, ["task=classification", "strategy=full", "model.pooling=pooler"])
+    assert _saved_hash(run) == pooler.hash() != recipe.hash()
+    (run / "model" / "domaintune_classifier.json").write_text(json.dumps({"head": {"sequence_head": "pooled"}}))
+    assert _saved_hash(run) == recipe.hash()

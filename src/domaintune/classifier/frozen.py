@@ -65,6 +65,8 @@ def train_frozen(frozen: FrozenEncoder, cfg, recipe, labels: list[str], train_id
         raise DomaintuneError(f"recipe: model '{recipe.model.name}' gives one sentence vector and has no dropout: "
                               "set frozen.layers: 1 and frozen.noisy_passes: 0")
     multi, pooling = recipe.data.multi_label, recipe.model.pooling
+    if pooling == "pooler":  # only the linear probe of a full/adapter run with transformers' head gets here
+        pooling = "mean"
     start, encoding_before = time.perf_counter(), frozen.seconds_encoding
     x_train = [frozen.features(train_ids, layers, pooling, what="training")]
     for k in range(1, cfg.noisy_passes + 1):

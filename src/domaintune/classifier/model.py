@@ -3,8 +3,10 @@
 The same `Classifier` predicts during a run's evaluation, in `domaintune predict`, and after a reload in a
 fresh process, so "reloaded predicts like trained" holds by construction. Saved folders:
 
-- `full`: a standard transformers folder (AutoModelForSequenceClassification + tokenizer);
-- adapters (`lora`, `ia3`, ...): the PEFT adapter, with the classification head and pooler inside it
+- `full`: a standard transformers folder: the encoder (AutoModel) + tokenizer, and the pooled head's linear layer
+  in `head.safetensors` (classifier/pooled.py); with `model.pooling: pooler`, an
+  AutoModelForSequenceClassification folder;
+- adapters (`lora`, `ia3`, ...): the PEFT adapter, with the classification head (and pooler) inside it
   (modules_to_save), plus the tokenizer; the base encoder is named and fingerprinted;
 - `frozen`: the head's weights only; the base encoder is named and fingerprinted;
 - `fewshot`: the contrastively tuned sentence-transformers encoder (`body/`, loads in plain
@@ -185,16 +187,22 @@ def load_classifier(folder: str | Path) -> Classifier:
                           hc.get("dropout", 0.1))
         head.load_state_dict(load_file(str(folder / "head.safetensors")))
         return Classifier("fewshot", body.tokenizer, model=body.eval(), head=head.eval(), **common)
+    from domaintune.classifier.pooled import HEAD_FILE
+    from domaintune.classifier.sequence import sequence_model
+
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    # folders written before the pooled head (no "sequence_head") hold transformers' pooler head
+    pooling = meta["pooling"] if meta["head"].get("sequence_head") == "pooled" else "pooler"
     if strategy == "full":
-        model = AutoModelForSequenceClassification.from_pretrained(str(folder))
+        model = (AutoModelForSequenceClassification.from_pretrained(str(folder)) if pooling == "pooler" else
+                 sequence_model(folder, meta["labels"], meta["multi_label"], pooling, head=folder / HEAD_FILE))
     else:
         from peft import PeftModel
 
         enc_dir = _base_folder(meta["base"], folder)
-        base_model = AutoModelForSequenceClassification.from_pretrained(
-            str(enc_dir), **label_config(meta["labels"], meta["multi_label"]))
-        model = PeftModel.from_pretrained(base_model, str(folder))
+        model = PeftModel.from_pretrained(sequence_model(enc_dir, meta["labels"], meta["multi_label"], pooling),
+                                          str(folder))
+    common["pooling"] = pooling
     return Classifier(strategy, tokenizer, model=model.eval(), **common)
 
 

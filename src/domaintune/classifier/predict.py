@@ -101,13 +101,16 @@ def write_table(path: Path, df: pd.DataFrame) -> None:
 
 
 def merge_adapter(model: Path, output: Path) -> Path:
-    """Fold an adapter (LoRA, LoHa, LoKr, IA3) into its encoder: a plain transformers classifier folder."""
+    """Fold an adapter (LoRA, LoHa, LoKr, IA3) into its encoder: a `full` classifier folder (standard encoder
+    folder + head)."""
     clf = load_classifier(model)
     if clf.strategy in ("frozen", "full"):
         raise DomaintuneError(f"{model}: strategy '{clf.strategy}' has no adapter to merge")
     if output.exists():
         raise DomaintuneError(f"{output}: exists; choose another output folder")
     clf.model = clf.model.merge_and_unload()
-    clf.strategy, clf.base, clf.head_config = "full", {}, {"merged_from": clf.strategy, "adapter": str(model)}
+    kept = {k: v for k, v in clf.head_config.items() if k == "sequence_head"}
+    clf.strategy, clf.base = "full", {}
+    clf.head_config = {**kept, "merged_from": clf.head_config.get("peft", "adapter"), "adapter": str(model)}
     save_folder_atomically(output, clf.save)
     return output

@@ -1,6 +1,7 @@
-"""Strategies that train the encoder: `full` (AutoModelForSequenceClassification, optionally with the lower
-k layers frozen) and adapters (`lora`, `ia3`, `loha`, `lokr`: PEFT, with the head and pooler trained and
-saved beside the adapter). Training is transformers' Trainer with the mechanics every task shares
+"""Strategies that train the encoder: `full` (optionally with the lower k layers frozen) and adapters (`lora`,
+`ia3`, `loha`, `lokr`: PEFT, with the head trained and saved inside the adapter). The head reads
+`model.pooling`: the mean (cls, max) of the last token states (classifier/pooled.py), or `pooler`:
+transformers' AutoModelForSequenceClassification ([CLS] through the pretrained pooler, trained with the head). Training is transformers' Trainer with the mechanics every task shares
 (training/common.py) and length-grouped batches.
 """
 
@@ -38,13 +39,12 @@ def check_strategy(strategy: str) -> None:
 
 def build_model(recipe, labels: list[str]):
     """The sequence classifier of a `full` or adapter run, on the recipe's encoder."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from domaintune.models import encoder_folder, freeze
 
     enc = encoder_folder(recipe.model.name)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        str(enc), **label_config(labels, recipe.data.multi_label))
+    model = sequence_model(enc, labels, recipe.data.multi_label, recipe.model.pooling)
     tokenizer = AutoTokenizer.from_pretrained(str(enc))
     strategy = recipe.strategy
     if strategy == "full":
@@ -52,6 +52,25 @@ def build_model(recipe, labels: list[str]):
         return model, tokenizer, {}
     model = wrap_adapter(model, strategy, recipe.adapter, "SEQ_CLS", ("classifier", "score", "pooler"))
     return model, tokenizer, base_record(recipe.model.name)
+
+
+def sequence_model(encoder_dir: Path, labels: list[str], multi_label: bool, pooling: str, head: Path | None = None):
+    """A fresh classifier on the encoder in `encoder_dir` (or with the head saved in `head`, pooled heads)."""
+    if pooling == "pooler":
+        from transformers import AutoModelForSequenceClassification
+
+        return AutoModelForSequenceClassification.from_pretrained(str(encoder_dir), **label_config(labels, multi_label))
+    from domaintune.classifier.pooled import PooledSequenceClassifier
+
+    return PooledSequenceClassifier.from_encoder(encoder_dir, len(labels), multi_label, pooling, head)
+
+
+def head_config(recipe) -> dict:
+    """What a saved full or adapter classifier records about its head (load_classifier rebuilds from it)."""
+    out = {"peft": recipe.strategy} if recipe.strategy != "full" else {}
+    if recipe.model.pooling != "pooler":
+        out["sequence_head"] = "pooled"
+    return out
 
 
 def wrap_adapter(model, strategy: str, a, task_type: str, heads: tuple[str, ...]):
@@ -62,7 +81,7 @@ def wrap_adapter(model, strategy: str, a, task_type: str, heads: tuple[str, ...]
     kw = {"task_type": getattr(peft.TaskType, task_type), "target_modules": a.target_modules,
           "modules_to_save": [n for n in heads if _has_module(model, n)]}
     if strategy == "lora":
-        kw.update(r=a.r, lora_alpha=a.alpha, lora_dropout=a.dropout)
+        kw.update(r=a.r, lora_alpha=a.alpha, lora_dropout=a.dropout, use_dora=a.dora)
     elif strategy in ("loha", "lokr"):
         kw.update(r=a.r, alpha=a.alpha, module_dropout=a.dropout)
     elif strategy == "ia3" and a.target_modules == "all-linear":
@@ -129,6 +148,6 @@ def train_sequence(recipe, labels: list[str], train_ids, y_train, val_ids, y_val
     result = trainer.train(resume_from_checkpoint=resume_from)
     stats = run_statistics(trainer, result, time.perf_counter() - start, resume_from, len(train_ids), t, metric_key)
     clf = Classifier(recipe.strategy, tokenizer, labels, multi, recipe.model.max_seq_length, recipe.model.truncation,
-                     recipe.evaluation.threshold, model=trainer.model.eval(), base=base,
-                     head_config={"peft": recipe.strategy} if base else {})
+                     recipe.evaluation.threshold, model=trainer.model.eval(), pooling=recipe.model.pooling, base=base,
+                     head_config=head_config(recipe))
     return clf, stats
