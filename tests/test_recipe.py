@@ -67,7 +67,7 @@ def test_init_every_task_writes_every_default_with_a_comment(tmp_path, task):
 
 
 def test_task_picks_the_recipe_and_unknown_task_is_named(tmp_path):
-    assert load_recipe(None, ["task=classification", "strategy=lora"]).adapter.r == 8
+    assert load_recipe(None, ["task=classification", "strategy=lora"]).adapter.r == 16
     assert load_recipe(None, ["task=fewshot"]).training.body_loss == "cosine_mse"
     with pytest.raises(DomaintuneError, match="unknown task 'translation'"):
         load_recipe(None, ["task=translation"])
@@ -79,7 +79,7 @@ def test_adapter_learning_rate_and_epochs_replace_trainings_only_where_set():
     r = load_recipe(None, ["task=classification", "strategy=lora", "training.epochs=1", "training.learning_rate=5e-5",
                            "adapter.epochs=3"])
     t = r.adapter.training(r.training)
-    assert (t.epochs, t.learning_rate) == (3, 2e-3)  # adapter's epochs and its default rate
+    assert (t.epochs, t.learning_rate) == (3, 1e-3)  # adapter's epochs and its default rate
     assert (r.training.epochs, r.training.learning_rate) == (1, 5e-5)  # the recipe itself is untouched
     r = load_recipe(None, ["task=classification", "strategy=lora", "adapter.learning_rate=null"])
     assert r.adapter.training(r.training) == r.training
