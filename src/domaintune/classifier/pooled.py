@@ -61,11 +61,16 @@ class PooledSequenceClassifier(nn.Module):
                      head: str | Path | None = None) -> PooledSequenceClassifier:
         """The encoder of `folder` (AutoModel, no pooler) with a fresh head, or the head saved in `head`."""
         from transformers import AutoModel
+        from transformers.utils import logging as hf_logging
 
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # "pooler.dense.* UNEXPECTED": the unused pooler, expected, not news
         try:  # BERT-like encoders carry a pooler this head does not use
             encoder = AutoModel.from_pretrained(str(folder), add_pooling_layer=False)
         except TypeError:  # architectures without one (DistilBERT) take no such argument
             encoder = AutoModel.from_pretrained(str(folder))
+        finally:
+            hf_logging.set_verbosity(verbosity)
         model = cls(encoder, num_labels, multi_label, pooling)
         if head is not None:
             from safetensors.torch import load_file
