@@ -1,8 +1,9 @@
 """Strategies that train the encoder: `full` (optionally with the lower k layers frozen) and adapters (`lora`,
 `ia3`, `loha`, `lokr`: PEFT, with the head trained and saved inside the adapter). The head reads
 `model.pooling`: the mean (cls, max) of the last token states (classifier/pooled.py), or `pooler`:
-transformers' AutoModelForSequenceClassification ([CLS] through the pretrained pooler, trained with the head). Training is transformers' Trainer with the mechanics every task shares
-(training/common.py) and length-grouped batches.
+transformers' AutoModelForSequenceClassification ([CLS] through the pretrained pooler, trained with the head).
+Training is transformers' Trainer with the mechanics every task shares (training/common.py) and length-grouped
+batches.
 """
 
 from __future__ import annotations
