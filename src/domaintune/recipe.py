@@ -330,7 +330,7 @@ class ClassificationRecipe(RecipeBase):
                                                description="where results go")
 
     @model_validator(mode="after")
-    def _pooler_needs_a_trained_encoder(self):
+    def _settings_fit_the_strategy(self):
         if self.adapter.dora and self.strategy != "lora":
             raise DomaintuneError(f"recipe: 'adapter.dora': DoRA is a LoRA variant; strategy is {self.strategy!r}")
         if self.model.pooling == "pooler" and self.strategy == "frozen":

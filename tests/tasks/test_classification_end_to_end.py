@@ -245,8 +245,32 @@ def test_compare_reads_a_run_saved_before_the_pooled_head_as_pooler(tmp_path):
     run = tmp_path / "full"
     (run / "model").mkdir(parents=True)
     (run / "recipe.yaml").write_text(recipe_to_yaml(recipe))
-    (run / "model" / "domaintune_classifier.json").write_text(json.dumps({"head": {}}))
+    (run / "model" / "domaintune_classifier.json").write_text(json.dumps({"pooling": "mean", "head": {}}))
     pooler = load_recipe(None, ["task=classification", "strategy=full", "model.pooling=pooler"])
     assert _saved_hash(run) == pooler.hash() != recipe.hash()
-    (run / "model" / "domaintune_classifier.json").write_text(json.dumps({"head": {"sequence_head": "pooled"}}))
+    (run / "model" / "domaintune_classifier.json").write_text(json.dumps({"pooling": "mean", "head": {"sequence_head": "pooled"}}))
     assert _saved_hash(run) == recipe.hash()
+
+
+def test_an_interrupted_run_from_before_the_pooled_head_reads_as_pooler(tmp_path):
+    """No saved model yet: the checkpoint's weight names tell the head apart, for compare and --resume."""
+    import torch
+    from safetensors.torch import save_file
+
+    from domaintune.recipe import recipe_to_yaml
+    from domaintune.tasks.compare import _saved_hash
+    from domaintune.tasks.rundir import prepare_run_dir
+
+    recipe = load_recipe(None, ["task=classification", "strategy=full", f"output.dir={tmp_path / 'full'}"])
+    run = tmp_path / "full"
+    (run / "checkpoints" / "checkpoint-5").mkdir(parents=True)
+    (run / "recipe.yaml").write_text(recipe_to_yaml(recipe))
+    weights = run / "checkpoints" / "checkpoint-5" / "model.safetensors"
+    save_file({"bert.pooler.dense.weight": torch.zeros(2, 2), "classifier.weight": torch.zeros(2, 2)}, str(weights))
+    assert _saved_hash(run) != recipe.hash()
+    with pytest.raises(DomaintuneError, match="differs"):
+        prepare_run_dir(recipe, resume=True, overwrite=False)
+    save_file({"encoder.embeddings.word_embeddings.weight": torch.zeros(2, 2), "classifier.weight": torch.zeros(2, 2)},
+              str(weights))
+    assert _saved_hash(run) == recipe.hash()
+    assert prepare_run_dir(recipe, resume=True, overwrite=False) == run

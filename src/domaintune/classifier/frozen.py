@@ -57,16 +57,14 @@ class FrozenEncoder:
 
 def train_frozen(frozen: FrozenEncoder, cfg, recipe, labels: list[str], train_ids, y_train, val_ids, y_val,
                  class_weights: np.ndarray | None, layers: int | None = None,
-                 head: str | None = None) -> tuple[Classifier, dict]:
+                 head: str | None = None, pooling: str | None = None) -> tuple[Classifier, dict]:
     """Features once (plus optional dropout-noised passes of the training rows), then the head."""
     layers = layers or cfg.layers
     head = head or cfg.head
     if hasattr(frozen.encoder, "sentence_features") and (layers > 1 or cfg.noisy_passes):
         raise DomaintuneError(f"recipe: model '{recipe.model.name}' gives one sentence vector and has no dropout: "
                               "set frozen.layers: 1 and frozen.noisy_passes: 0")
-    multi, pooling = recipe.data.multi_label, recipe.model.pooling
-    if pooling == "pooler":  # only the linear probe of a full/adapter run with transformers' head gets here
-        pooling = "mean"
+    multi, pooling = recipe.data.multi_label, pooling or recipe.model.pooling
     start, encoding_before = time.perf_counter(), frozen.seconds_encoding
     x_train = [frozen.features(train_ids, layers, pooling, what="training")]
     for k in range(1, cfg.noisy_passes + 1):
@@ -97,6 +95,8 @@ def linear_probe(frozen: FrozenEncoder, recipe, labels, train_ids, y_train, val_
     """The untouched encoder (last layer, pooled) + logistic regression, C picked on validation."""
     from domaintune.recipe import FrozenConfig
 
+    # a full/adapter run with transformers' own head (pooling: pooler) is probed on mean-pooled features
+    pooling = "mean" if recipe.model.pooling == "pooler" else recipe.model.pooling
     clf, _ = train_frozen(frozen, FrozenConfig(), recipe, labels, train_ids, y_train, val_ids, y_val, None,
-                          layers=1, head="logistic")
+                          layers=1, head="logistic", pooling=pooling)
     return clf

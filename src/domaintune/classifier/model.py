@@ -191,8 +191,7 @@ def load_classifier(folder: str | Path) -> Classifier:
     from domaintune.classifier.sequence import sequence_model
 
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    # folders written before the pooled head (no "sequence_head") hold transformers' pooler head
-    pooling = meta["pooling"] if meta["head"].get("sequence_head") == "pooled" else "pooler"
+    pooling = saved_head_pooling(meta)
     if strategy == "full":
         model = (AutoModelForSequenceClassification.from_pretrained(str(folder)) if pooling == "pooler" else
                  sequence_model(folder, meta["labels"], meta["multi_label"], pooling, head=folder / HEAD_FILE))
@@ -204,6 +203,25 @@ def load_classifier(folder: str | Path) -> Classifier:
                                           str(folder))
     common["pooling"] = pooling
     return Classifier(strategy, tokenizer, model=model.eval(), **common)
+
+
+def saved_head_pooling(meta: dict) -> str:
+    """What the head of a saved full/adapter classifier reads: its `pooling`, or "pooler" for folders written
+    before the pooled head existed (no "sequence_head" in their meta): those hold transformers' head."""
+    return meta["pooling"] if meta.get("head", {}).get("sequence_head") == "pooled" else "pooler"
+
+
+def checkpoint_head_pooling(checkpoint: Path) -> str | None:
+    """The same for a training checkpoint (an interrupted run has no saved folder yet): "pooler" when its weights
+    are transformers' sequence classifier (`bert.…`), None when they are the pooled head's (`encoder.…`)."""
+    from safetensors import safe_open
+
+    files = [f for f in ("model.safetensors", "adapter_model.safetensors") if (checkpoint / f).exists()]
+    if not files:
+        return None
+    with safe_open(str(checkpoint / files[0]), "pt") as f:
+        keys = [k.removeprefix("base_model.model.") for k in f.keys()]
+    return None if any(k.startswith("encoder.") for k in keys) else "pooler"
 
 
 def label_config(labels: list[str], multi_label: bool) -> dict:

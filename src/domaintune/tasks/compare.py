@@ -61,19 +61,12 @@ def run_compare(recipe, strategies: list[str], show_progress: bool = True, overw
 
 def _saved_hash(run_dir: Path) -> str | None:
     """The hash of the recipe a strategy's run folder was started with (None: no run there). Recomputed from
-    recipe.yaml, not read from metrics.json, so "the same recipe" follows ClassificationRecipe.hash."""
-    from domaintune.classifier.model import META
-    from domaintune.recipe import load_recipe
+    recipe.yaml (rundir.saved_recipe), not read from metrics.json, so "the same recipe" follows
+    ClassificationRecipe.hash."""
+    from domaintune.tasks.rundir import saved_recipe
 
-    saved = run_dir / "recipe.yaml"
-    if not saved.exists():
-        return None
-    recipe = load_recipe(saved)
-    meta = run_dir / "model" / META
-    if recipe.strategy != "frozen" and recipe.model.pooling != "pooler" and meta.exists():
-        if json.loads(meta.read_text()).get("head", {}).get("sequence_head") != "pooled":
-            recipe.model.pooling = "pooler"  # saved before the pooled head existed: it has transformers' head
-    return recipe.hash()
+    recipe = saved_recipe(run_dir)
+    return recipe.hash() if recipe is not None else None
 
 
 def summary_row(strategy: str, m: dict) -> dict:
