@@ -76,8 +76,8 @@ def main() -> None:
     test = pd.read_csv(SST2 / "dev.tsv", sep="\t", quoting=csv.QUOTE_NONE, dtype=str)
     test = test.rename(columns={"sentence": "text"})
     test.to_csv(OUT / "test.csv", index=False)
-    from domaintune.data.labels import load_labelled
-    from domaintune.tasks.fewshot import sample_per_class
+    from domaintune.classification.data import load_labelled
+    from domaintune.fewshot.task import sample_per_class
 
     labelled = load_labelled(OUT / "pool.csv")
     report = {}

@@ -20,10 +20,10 @@ def step_times(freeze_embeddings: bool, steps: int = 30, batch: int = 32, model_
 
     import pandas as pd
 
-    from domaintune.data.taxonomy import build_pairs
-    from domaintune.losses import build_loss
     from domaintune.models import freeze, load_sentence_model
-    from domaintune.recipe import TaxonomyConfig
+    from domaintune.similarity.losses import build_loss
+    from domaintune.similarity.recipe import TaxonomyConfig
+    from domaintune.similarity.taxonomy import build_pairs
 
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:

@@ -41,7 +41,7 @@ def tutorial(train: pd.DataFrame, test: pd.DataFrame, epochs: int = 5) -> dict:
     """The tutorial: encoder frozen (no gradient) but in train mode, so dropout is on; recomputed per batch."""
     from transformers import AutoModel, AutoTokenizer
 
-    from domaintune.classifier.heads import MLPHead
+    from domaintune.classification.heads import MLPHead
     from domaintune.models import encoder_folder
 
     torch.manual_seed(0)

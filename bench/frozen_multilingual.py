@@ -26,8 +26,8 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 
 from domaintune import api
-from domaintune.classifier.model import load_classifier
-from domaintune.data.resources import resource_path
+from domaintune.classification.loading import load_classifier
+from domaintune.core.resources import resource_path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out" / "frozen_multilingual"

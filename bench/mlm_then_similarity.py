@@ -22,8 +22,8 @@ from pathlib import Path
 import pandas as pd
 
 from domaintune import api
-from domaintune.data.taxonomy import load_taxonomy, split_concepts
-from domaintune.recipe import TaxonomyConfig
+from domaintune.similarity.recipe import TaxonomyConfig
+from domaintune.similarity.taxonomy import load_taxonomy, split_concepts
 
 ROOT = Path(__file__).resolve().parents[1]
 ESCO = ROOT.parent / "shared" / "datasets" / "esco"

@@ -47,10 +47,10 @@ class TokenCounter:
 
 
 def after_metrics(model) -> dict:
-    from domaintune.data.resources import load_stsb
-    from domaintune.data.taxonomy import retrieval_task
-    from domaintune.evaluation import PairSimilarityEvaluator, RetrievalEvaluator
-    from domaintune.recipe import TaxonomyConfig
+    from domaintune.core.resources import load_stsb
+    from domaintune.similarity.evaluation import PairSimilarityEvaluator, RetrievalEvaluator
+    from domaintune.similarity.recipe import TaxonomyConfig
+    from domaintune.similarity.taxonomy import retrieval_task
 
     model.eval()
     out = {"stsb_test": PairSimilarityEvaluator(load_stsb("test"), "stsb_test")(model)}
@@ -62,8 +62,8 @@ def run_system(system: str, stsb_dir: Path, out: Path) -> None:
     """Runs in a subprocess: train one system, write its result JSON."""
     import torch
 
+    from domaintune.core.io import set_seed
     from domaintune.models import load_sentence_model
-    from domaintune.utils import set_seed
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
     set_seed(SEED)
@@ -85,8 +85,8 @@ def run_system(system: str, stsb_dir: Path, out: Path) -> None:
         start = time.perf_counter()
         trainer.train()
     else:
-        from domaintune.recipe import load_recipe
-        from domaintune.training.trainer import train_pairs
+        from domaintune.registry import load_recipe
+        from domaintune.similarity.trainer import train_pairs
 
         recipe = load_recipe(None, ["training.loss=cosine_mse", f"training.batch_size={BATCH}",
                                     f"training.epochs={EPOCHS}", f"training.learning_rate={LR}",
@@ -132,9 +132,9 @@ def profile_domaintune(stsb_dir: Path, steps: int = 40) -> dict:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from domaintune.losses import build_loss
     from domaintune.models import load_sentence_model
-    from domaintune.training.sampler import LengthGroupedBatchSampler, row_lengths
+    from domaintune.similarity.losses import build_loss
+    from domaintune.similarity.sampler import LengthGroupedBatchSampler, row_lengths
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
     torch.manual_seed(SEED)

@@ -13,7 +13,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 def _corpus() -> list[str]:
     import pandas as pd
 
-    from domaintune.data.resources import load_stsb, resource_path
+    from domaintune.core.resources import load_stsb, resource_path
 
     esco = pd.read_csv(resource_path("esco_occupations_en.csv.gz"), dtype=str, keep_default_na=False)
     texts = esco.preferred_label.tolist() + [a for cell in esco.alt_labels[:500] for a in cell.split("\n") if a]
@@ -57,7 +57,7 @@ def tiny_taxonomy(tmp_path_factory):
     """A 120-concept slice of the shipped ESCO extract, covering several ISCO groups."""
     import pandas as pd
 
-    from domaintune.data.resources import resource_path
+    from domaintune.core.resources import resource_path
 
     df = pd.read_csv(resource_path("esco_occupations_en.csv.gz"), dtype=str, keep_default_na=False)
     df = df[df.alt_labels != ""].sample(n=120, random_state=0)
@@ -72,7 +72,7 @@ def job_title_classes(tmp_path_factory):
     plus a held-out test file. Columns text, label."""
     import pandas as pd
 
-    from domaintune.data.resources import resource_path
+    from domaintune.core.resources import resource_path
 
     df = pd.read_csv(resource_path("esco_occupations_en.csv.gz"), dtype=str, keep_default_na=False)
     df["label"] = df.isco_group.str[0]
@@ -91,7 +91,7 @@ def predict_in_fresh_process(folder, texts: list[str]) -> list[list[float]]:
     import subprocess
     import sys
 
-    code = ("import json, sys; from domaintune.classifier.model import load_classifier; "
+    code = ("import json, sys; from domaintune.classification.loading import load_classifier; "
             "texts = json.loads(sys.stdin.read()); "
             f"print(json.dumps(load_classifier({str(folder)!r}).predict_proba(texts)[0].tolist()))")
     res = subprocess.run([sys.executable, "-c", code], input=json.dumps(texts), capture_output=True, text=True,
@@ -134,7 +134,7 @@ def tiny_multilingual(tmp_path_factory):
     """The same 120 ESCO concepts in English, German and Spanish (files named *_en, *_de, *_es)."""
     import pandas as pd
 
-    from domaintune.data.resources import resource_path
+    from domaintune.core.resources import resource_path
 
     en = pd.read_csv(resource_path("esco_occupations_en.csv.gz"), dtype=str, keep_default_na=False)
     ids = en[en.alt_labels != ""].sample(n=120, random_state=0).concept_id

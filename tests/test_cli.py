@@ -140,3 +140,65 @@ def test_ner_conll_line_without_tag(tmp_path):
     r.write_text(f"task: ner\ndata:\n  train: {tmp_path / 'train.conll'}\noutput:\n  dir: {tmp_path / 'run'}\n")
     assert_one_line_error(cli("train", r), "train.conll: line 2", "has no tag")
     assert not (tmp_path / "run").exists()
+
+
+# ---------------------------------------------------------------- rough edges a new user found (issue 13, item 7)
+
+
+def test_output_dir_that_is_a_file_is_refused(recipe, tmp_path):
+    r = recipe(GOOD)
+    (tmp_path / "run").write_text("my notes")
+    assert_one_line_error(cli("train", r), "output.dir is an existing file")
+    assert (tmp_path / "run").read_text() == "my notes"
+
+
+def test_embed_refuses_to_replace_an_existing_output(tmp_path, tiny_bert):
+    (tmp_path / "in.txt").write_text("data scientist\nnurse\n")
+    (tmp_path / "out.npy").write_bytes(b"precious")
+    res = cli("embed", tiny_bert, "--input", tmp_path / "in.txt", "--output", tmp_path / "out.npy")
+    assert_one_line_error(res, "out.npy: exists", "--overwrite")
+    assert (tmp_path / "out.npy").read_bytes() == b"precious"
+    res = cli("embed", tiny_bert, "--input", tmp_path / "in.txt", "--output", tmp_path / "out.npy", "--overwrite")
+    assert res.returncode == 0, res.stderr
+    import numpy as np
+
+    assert np.load(tmp_path / "out.npy").shape == (2, 32)
+
+
+def test_malformed_jsonl_line_is_named_by_its_line(tmp_path):
+    data = tmp_path / "pairs.jsonl"
+    data.write_text('{"text_a": "a", "text_b": "b", "score": 1}\n{"text_a": "c", "text_b": "d", "score": 2}\n'
+                    '{"text_a": "e", "text_b": \n')
+    r = tmp_path / "r.yaml"
+    r.write_text(f"data:\n  train: {data}\noutput:\n  dir: {tmp_path / 'run'}\n")
+    assert_one_line_error(cli("train", r), "pairs.jsonl: line 3 is not valid JSON")
+
+
+@pytest.mark.parametrize("content", ["", "\n  \n", "# only a comment\n"])
+def test_empty_recipe_is_refused(tmp_path, content):
+    r = tmp_path / "r.yaml"
+    r.write_text(content)
+    assert_one_line_error(cli("train", r), "r.yaml: the recipe is empty", "task: similarity")
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("content", ["{}\n", "task: similarity\n"])
+def test_explicit_empty_recipe_means_all_defaults(tmp_path, content):
+    from domaintune.registry import load_recipe
+    from domaintune.similarity.recipe import SimilarityRecipe
+
+    r = tmp_path / "r.yaml"
+    r.write_text(content)
+    assert load_recipe(r) == SimilarityRecipe()
+
+
+def test_tag_scheme_names_in_any_case(tmp_path):
+    from domaintune.registry import load_recipe
+
+    for name in ("IOB2", "Bioes", "iob1", "AUTO"):
+        assert load_recipe(None, ["task=ner", f"data.scheme={name}"]).data.scheme == name.lower()
+    (tmp_path / "train.conll").write_text("John B-PER\nSmith\n")
+    r = tmp_path / "ner.yaml"
+    r.write_text(f"task: ner\ndata:\n  train: {tmp_path / 'train.conll'}\n  scheme: IOB3\n"
+                 f"output:\n  dir: {tmp_path / 'run'}\n")
+    assert_one_line_error(cli("train", r), "'data.scheme': unknown scheme", "iob2")

@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from domaintune.losses.angular_mse import AngularMSELoss, angular_similarity
+from domaintune.similarity.angular_mse import AngularMSELoss, angular_similarity
 
 
 def test_angular_similarity_values():
@@ -21,8 +21,8 @@ def test_gradient_finite_at_identical_vectors():
 
 
 def test_build_every_loss(tiny_bert):
-    from domaintune.losses import build_loss
     from domaintune.models import load_sentence_model
+    from domaintune.similarity.losses import build_loss
 
     model = load_sentence_model(str(tiny_bert), 32)
     for name in ["cosine_mse", "angular_mse", "cosent", "angle", "in_batch_negatives"]:
@@ -32,8 +32,8 @@ def test_build_every_loss(tiny_bert):
 
 
 def test_in_batch_negatives_all_directions(tiny_bert):
-    from domaintune.losses import build_loss
     from domaintune.models import load_sentence_model
+    from domaintune.similarity.losses import build_loss
 
     model = load_sentence_model(str(tiny_bert), 32)
     feats = [model.preprocess(["a nurse", "a data engineer"]), model.preprocess(["the nurse", "an engineer"]),

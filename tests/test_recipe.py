@@ -2,8 +2,10 @@ import pytest
 import yaml
 
 from domaintune import api
+from domaintune.core.recipe import recipe_to_yaml
 from domaintune.errors import DomaintuneError
-from domaintune.recipe import Recipe, load_recipe, recipe_to_yaml
+from domaintune.registry import load_recipe
+from domaintune.similarity.recipe import SimilarityRecipe as Recipe
 
 
 def test_init_writes_every_default_with_a_comment(tmp_path):
@@ -55,7 +57,7 @@ def test_yaml_round_trip_keeps_special_strings():
 
 @pytest.mark.parametrize("task", ["classification", "fewshot", "mlm", "ner", "pipeline"])
 def test_init_every_task_writes_every_default_with_a_comment(tmp_path, task):
-    from domaintune.recipe import RECIPES
+    from domaintune.registry import RECIPES
 
     path = api.init(task, tmp_path / "r.yaml")
     text = path.read_text()

@@ -8,22 +8,23 @@ from pathlib import Path
 
 import numpy as np
 
+from domaintune import registry
+from domaintune.core.io import atomic_write_text
+from domaintune.core.recipe import RecipeBase, recipe_to_yaml
 from domaintune.errors import DomaintuneError
-from domaintune.recipe import RECIPES, Recipe, RecipeBase, load_recipe, recipe_to_yaml
+from domaintune.registry import load_recipe
+from domaintune.similarity.recipe import SimilarityRecipe
 
 log = logging.getLogger("domaintune")
 
 
 def init(task: str = "similarity", path: str | Path = "recipe.yaml", force: bool = False) -> Path:
     """Write a complete recipe with every default and a one-line comment each."""
-    if task not in RECIPES:
-        raise DomaintuneError(f"unknown task '{task}'; available: {', '.join(RECIPES)}")
+    cls = registry.get(task).recipe
     path = Path(path)
     if path.exists() and not force:
         raise DomaintuneError(f"{path}: exists; pass --force to replace it")
-    from domaintune.utils import atomic_write_text
-
-    atomic_write_text(path, recipe_to_yaml(RECIPES[task]()))
+    atomic_write_text(path, recipe_to_yaml(cls()))
     return path
 
 
@@ -32,38 +33,17 @@ def train(recipe: str | Path | RecipeBase | None = None, overrides: list[str] | 
     """Run a recipe end to end; returns the metrics dict also written to RUN/metrics.json."""
     if not isinstance(recipe, RecipeBase):
         recipe = load_recipe(recipe, overrides)
-    if recipe.task == "classification":
-        from domaintune.tasks import classification
-
-        return classification.run(recipe, resume=resume, overwrite=overwrite, show_progress=show_progress)
-    if recipe.task == "fewshot":
-        from domaintune.tasks import fewshot
-
-        return fewshot.run(recipe, resume=resume, overwrite=overwrite, show_progress=show_progress)
-    if recipe.task == "pipeline":
-        from domaintune.tasks import pipeline
-
-        return pipeline.run(recipe, resume=resume, overwrite=overwrite, show_progress=show_progress)
-    if recipe.task == "ner":
-        from domaintune.tasks import ner
-
-        return ner.run(recipe, resume=resume, overwrite=overwrite, show_progress=show_progress)
-    if recipe.task == "mlm":
-        from domaintune.tasks import mlm
-
-        return mlm.run(recipe, resume=resume, overwrite=overwrite, show_progress=show_progress)
-    from domaintune.tasks import similarity
-
-    return similarity.run(recipe, resume=resume, overwrite=overwrite, show_progress=show_progress)
+    return registry.run(recipe, resume=resume, overwrite=overwrite, show_progress=show_progress)
 
 
 def evaluate(model: str, pairs: str | None = None, taxonomy: str | None = None, stsb: bool = True,
              overrides: list[str] | None = None) -> dict:
     """Evaluate a model as the 'before' column of a run would: STSb, optional domain pairs and retrieval."""
-    from domaintune.data.pairs import load_pairs
-    from domaintune.data.taxonomy import retrieval_tasks
-    from domaintune.evaluation import build_suite, run_suite
+    from domaintune.core.evaluator import run_evaluators
     from domaintune.models import load_sentence_model
+    from domaintune.similarity.data import load_pairs
+    from domaintune.similarity.evaluation import build_suite
+    from domaintune.similarity.taxonomy import retrieval_tasks
 
     recipe = load_recipe(None, [f"model.name={model}", f"evaluation.stsb={str(stsb).lower()}", *(overrides or [])])
     test = load_pairs(pairs)[0] if pairs else None
@@ -74,7 +54,7 @@ def evaluate(model: str, pairs: str | None = None, taxonomy: str | None = None, 
                                     recipe.training.seed, recipe.evaluation.cross_lingual_retrieval)
     m = load_sentence_model(recipe.model.name, recipe.model.max_seq_length, recipe.model.pooling,
                             prefix=recipe.model.prefix)
-    results, _ = run_suite(m, build_suite(recipe, test, retrieval), "evaluate")
+    results, _ = run_evaluators(m, build_suite(recipe, test, retrieval), "evaluate")
     return results
 
 
@@ -89,7 +69,7 @@ def read_texts(path: str | Path, column: str = "text") -> list[str]:
         except UnicodeDecodeError as e:
             raise DomaintuneError(f"{path}: not valid UTF-8 (byte {e.start})") from None
         return [ln for ln in lines if ln.strip()]
-    from domaintune.data.tables import read_table
+    from domaintune.core.tables import read_table
 
     df = read_table(path)
     if column not in df.columns:
@@ -98,10 +78,13 @@ def read_texts(path: str | Path, column: str = "text") -> list[str]:
 
 
 def embed(model: str, texts: list[str] | None = None, input: str | Path | None = None, column: str = "text",
-          output: str | Path | None = None, batch_size: int = 64) -> np.ndarray:
-    """Embed texts (normalised, as the model's own pipeline does). Optionally write .npy/.jsonl/.parquet."""
+          output: str | Path | None = None, batch_size: int = 64, overwrite: bool = False) -> np.ndarray:
+    """Embed texts (normalised, as the model's own pipeline does). Optionally write .npy/.jsonl/.parquet; an
+    existing output file is replaced only with `overwrite`."""
     from domaintune.models import load_sentence_model
 
+    if output is not None and Path(output).exists() and not overwrite:
+        raise DomaintuneError(f"{output}: exists; pass --overwrite to replace it, or choose another --output")
     if texts is None:
         if input is None:
             raise DomaintuneError("embed: give texts or an input file")
@@ -118,7 +101,7 @@ def _write_embeddings(path: Path, texts: list[str], emb: np.ndarray) -> None:
 
     import pandas as pd
 
-    from domaintune.utils import atomic_write_bytes, atomic_write_text
+    from domaintune.core.io import atomic_write_bytes, atomic_write_text
 
     suffix = path.suffix.lower()
     if suffix == ".npy":
@@ -144,34 +127,13 @@ def similarity(model: str, a: str, b: str) -> float:
 
 def report(run_dir: str | Path) -> dict[str, Path]:
     """(Re)write report.md, report.html and the plots of a finished run from its metrics.json."""
-    from domaintune.reporting.report import load_metrics
-    from domaintune.tasks.similarity import write_report
+    from domaintune.core.report import load_metrics
 
     run_dir = Path(run_dir)
     if not (run_dir / "metrics.json").exists():
         raise DomaintuneError(f"{run_dir}: no metrics.json (not a finished run folder)")
     metrics = load_metrics(run_dir)
-    if metrics.get("task") == "compare":
-        from domaintune.tasks.compare import write_compare_report
-
-        return write_compare_report(run_dir, metrics)
-    if metrics.get("task") == "pipeline":
-        from domaintune.tasks.pipeline import write_report as write_pipeline_report
-
-        return write_pipeline_report(run_dir, metrics)
-    if metrics.get("task") == "ner":
-        from domaintune.tasks.ner import write_report as write_ner_report
-
-        return write_ner_report(run_dir, metrics)
-    if metrics.get("task") == "mlm":
-        from domaintune.tasks.mlm import write_report as write_mlm_report
-
-        return write_mlm_report(run_dir, metrics)
-    if metrics.get("task") in ("classification", "fewshot"):
-        from domaintune.tasks.classification import write_report as write_classification_report
-
-        return write_classification_report(run_dir, metrics)
-    return write_report(run_dir, metrics)
+    return registry.report_module(metrics.get("task", "similarity")).write_report(run_dir, metrics)
 
 
 DEMO_DEFAULT_OUTPUT = "runs/demo"
@@ -219,7 +181,8 @@ MULTILINGUAL_DEMO_OVERRIDES = [
 ]
 
 
-def demo_recipe(output: str | None = None, overrides: list[str] | None = None, multilingual: bool = False) -> Recipe:
+def demo_recipe(output: str | None = None, overrides: list[str] | None = None,
+                multilingual: bool = False) -> SimilarityRecipe:
     """The job-title demo: ESCO (shipped) taxonomy pairs, all-MiniLM-L6-v2 (shipped), before/after report.
     multilingual: multilingual-e5-small on English, German and Spanish ESCO, cross-lingual retrieval, STSb in
     five languages and the Universal Sentence Encoder as the baseline row."""
@@ -241,21 +204,15 @@ def demo(output: str | None = None, overrides: list[str] | None = None, resume: 
 
 
 def predict(model: str | Path, input: str | Path, output: str | Path | None = None, column: str = "text",
-            batch_size: int = 64) -> pd.DataFrame:  # noqa: F821
-    """Classifier: label and class probabilities per row of a .txt file (one text per line) or a table's column.
-    NER model: entity spans with character offsets per row (JSONL). Each row gets a status (ok, truncated,
-    empty, undecodable); a bad row never stops the batch."""
-    from domaintune.classifier.tagger import META as TAGGER_META
-
-    if (Path(model) / TAGGER_META).exists():
-        import pandas as pd
-
-        from domaintune.tasks.ner import predict_file as predict_entities
-
-        return pd.DataFrame(predict_entities(model, input, output, column, batch_size))
-    from domaintune.classifier.predict import predict_file
-
-    return predict_file(model, input, output, column, batch_size)
+            batch_size: int = 64):
+    """Classifier: label and class probabilities per row of a .txt file (one text per line) or a table's column
+    (a DataFrame). NER model: entity spans with character offsets per row (JSONL; a DataFrame of records). Each row
+    gets a status (ok, truncated, empty, undecodable); a bad row never stops the batch."""
+    task = registry.model_task(model)
+    if not hasattr(task.impl(), "predict_file"):
+        raise DomaintuneError(f"{model}: not a domaintune classifier or NER model folder (predict needs RUN/model of "
+                              "a classification, fewshot or ner run; for embeddings use `domaintune embed`)")
+    return task.impl().predict_file(model, input, output, column, batch_size)
 
 
 def compare(recipe: str | Path | RecipeBase, strategies: list[str] | None = None,
@@ -263,7 +220,7 @@ def compare(recipe: str | Path | RecipeBase, strategies: list[str] | None = None
     """Run several classification strategies on the same data and split; one table and chart. A strategy already
     finished with the same recipe is reused; one finished with a different recipe is retrained only if
     `overwrite`."""
-    from domaintune.tasks.compare import run_compare
+    from domaintune.classification.compare import run_compare
 
     if not isinstance(recipe, RecipeBase):
         recipe = load_recipe(recipe, overrides)
@@ -273,6 +230,6 @@ def compare(recipe: str | Path | RecipeBase, strategies: list[str] | None = None
 
 def merge_adapter(model: str | Path, output: str | Path) -> Path:
     """Merge a LoRA-style adapter into its encoder: a standard transformers classifier folder."""
-    from domaintune.classifier.predict import merge_adapter as merge
+    from domaintune.classification.predict import merge_adapter as merge
 
     return merge(Path(model), Path(output))

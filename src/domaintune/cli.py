@@ -48,28 +48,25 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="more logg
 
 
 def print_metrics(metrics: dict) -> None:
-    from domaintune.reporting.report import metrics_table
+    """The before/after table(s) of a run in the terminal, deltas coloured by the way each metric improves."""
+    from domaintune import registry
 
-    if metrics.get("task") == "pipeline":
-        for stage in metrics["stages"]:
-            out.print(f"[bold]stage {stage['stage']}[/]")
-            print_metrics(stage)
-        if metrics.get("pipeline_vs_alone"):
-            out.print("[bold]end model vs the last stage alone on the original base[/] (before = alone, after = "
-                      "pipeline)")
-            cmp = metrics["pipeline_vs_alone"]
-            print_metrics({"before": cmp["alone"], "after": cmp["pipeline"], "delta": cmp["delta"]})
-        return
+    module = registry.report_module(metrics.get("task", "similarity"))
+    sections = module.sections(metrics) if hasattr(module, "sections") else [("before / after", metrics)]
+    for title, part in sections:
+        print_table(title, part)
 
-    from domaintune.reporting.report import _retention_text, baseline_columns
+
+def print_table(title: str, metrics: dict) -> None:
+    from domaintune.core.report import baseline_columns, direction, metrics_table, retention_text, verdict
 
     bases = baseline_columns(metrics)
-    table = Table(title="before / after")
+    table = Table(title=title)
     for col in ("eval", "metric", *(f"{n} (baseline)" for n in bases), "before", "after", "delta"):
         table.add_column(col, justify="left" if col in ("eval", "metric") else "right")
     fmt = lambda v: "–" if v is None else f"{v:.4f}"  # noqa: E731
     for ev, m, b, a, d in metrics_table(metrics):
-        style = "green" if (d or 0) > 0 else "red" if (d or 0) < 0 else ""
+        style = {"better": "green", "worse": "red"}.get(verdict(d, direction(metrics, ev, m)), "")
         base = [fmt(metrics["baselines"][n].get(ev, {}).get(m)) for n in bases]
         table.add_row(ev, m, *base, fmt(b), fmt(a),
                       "–" if d is None else f"[{style}]{d:+.4f}[/]" if style else f"{d:+.4f}")
@@ -80,9 +77,9 @@ def print_metrics(metrics: dict) -> None:
     ret = metrics.get("retention", {})
     if ret.get("checked"):
         if ret["passed"]:
-            out.print(f"general ability kept: STSb test Spearman {_retention_text(ret)}")
+            out.print(f"general ability kept: STSb test Spearman {retention_text(ret)}")
         else:
-            out.print(f"[bold red]WARNING: general ability lost: STSb test Spearman {_retention_text(ret)}[/]")
+            out.print(f"[bold red]WARNING: general ability lost: STSb test Spearman {retention_text(ret)}[/]")
 
 
 @app.command()
@@ -122,12 +119,10 @@ def train(recipe: Path = typer.Argument(..., help="recipe YAML"),
     if output:
         overrides.append(f"output.dir={output}")
     metrics = _train_like(lambda: api.train(recipe, overrides, resume=resume, overwrite=overwrite), "train")
-    from domaintune.recipe import load_recipe
+    from domaintune.registry import load_recipe
 
     run_dir = load_recipe(recipe, overrides).output.dir
-    model_dir = f"{run_dir}/{metrics['stages'][-1]['stage']}/model" if metrics.get("task") == "pipeline" else \
-        f"{run_dir}/model"
-    out.print(f"model: {model_dir}   report: {run_dir}/report.html")
+    out.print(f"model: {metrics.get('model_dir', f'{run_dir}/model')}   report: {run_dir}/report.html")
     return metrics
 
 
@@ -170,7 +165,7 @@ def evaluate(model: str = typer.Argument(..., help="model name, folder or hub id
             table.add_row(ev, m, f"{v:.4f}")
     out.print(table)
     if output:
-        from domaintune.utils import atomic_write_json
+        from domaintune.core.io import atomic_write_json
 
         atomic_write_json(output, results)
 
@@ -179,11 +174,12 @@ def evaluate(model: str = typer.Argument(..., help="model name, folder or hub id
 def embed(model: str = typer.Argument(..., help="model name, folder or hub id"),
           input: Path = typer.Option(..., "--input", "-i", help=".txt (one text per line) or a table"),
           output: Path = typer.Option(..., "--output", "-o", help=".npy, .jsonl or .parquet"),
-          column: str = typer.Option("text", help="text column of a table input")):
+          column: str = typer.Option("text", help="text column of a table input"),
+          overwrite: bool = typer.Option(False, help="replace an existing --output file")):
     """Embed texts from a file."""
     from domaintune import api
 
-    emb = api.embed(model, input=input, column=column, output=output)
+    emb = api.embed(model, input=input, column=column, output=output, overwrite=overwrite)
     out.print(f"wrote {emb.shape[0]} embeddings of dimension {emb.shape[1]} to {output}")
 
 
@@ -215,10 +211,9 @@ def predict(model: Path = typer.Argument(..., help="a classifier folder (RUN/mod
             batch_size: int = typer.Option(64, help="texts per forward pass")):
     """Classifier: label + class probabilities per row. NER: entity spans with character offsets (JSONL).
     Empty, undecodable and truncated rows are marked, never fatal."""
-    from domaintune import api
-    from domaintune.classifier.tagger import META as TAGGER_META
+    from domaintune import api, registry
 
-    suffix = ".jsonl" if (model / TAGGER_META).exists() else ".csv"
+    suffix = getattr(registry.model_task(model).impl(), "PREDICTIONS_SUFFIX", ".csv")
     output = output or input.with_name(input.name + ".predictions" + suffix)
     df = api.predict(model, input, output, column, batch_size)
     counts = df["status"].value_counts().to_dict()
@@ -236,15 +231,15 @@ def compare(recipe: Path = typer.Argument(..., help="classification recipe YAML"
 
     result = api.compare(recipe, [s.strip() for s in strategies.split(",") if s.strip()], list(set_),
                          overwrite=overwrite)
-    from domaintune.tasks.compare import COLUMNS, _cell
+    from domaintune.classification.compare import COLUMNS, cell
 
     table = Table(title="strategies compared")
     for c in COLUMNS:
         table.add_column(c, justify="left" if c == "strategy" else "right")
     for s in result["strategies"]:
-        table.add_row(*(_cell(result["rows"][s][c], c) for c in COLUMNS))
+        table.add_row(*(cell(result["rows"][s][c], c) for c in COLUMNS))
     out.print(table)
-    from domaintune.recipe import load_recipe
+    from domaintune.registry import load_recipe
 
     root = load_recipe(recipe, list(set_)).output.dir
     out.print(f"report: {root}/compare.html (also compare.md, plots/compare.png, one run folder per strategy)")
@@ -266,8 +261,8 @@ def pairs_from_taxonomy(taxonomy: str = typer.Argument(..., help="taxonomy table
                                                        "--set pairs_per_concept=8 --set id_column=conceptUri"),
                         overwrite: bool = typer.Option(False, help="replace pair files already in --output")):
     """Graded pairs from a taxonomy, split by concept (no test concept in training)."""
-    from domaintune.data.taxonomy import build_pairs
-    from domaintune.recipe import load_recipe
+    from domaintune.registry import load_recipe
+    from domaintune.similarity.taxonomy import build_pairs
 
     recipe = load_recipe(None, [f"data.taxonomy.path={taxonomy}", *(f"data.taxonomy.{s}" for s in set_)])
     if (output / "train.csv").exists() and not overwrite:
@@ -283,8 +278,8 @@ def labels_from_taxonomy(taxonomy: str = typer.Argument(..., help="taxonomy tabl
                                                             "(ESCO/ISCO: 1 = major group, 2 = sub-major, ...)"),
                          alternatives: bool = typer.Option(True, help="include alternative labels as rows")):
     """A classification file from a taxonomy: job title -> ISCO group, for example."""
-    from domaintune.data.taxonomy import labelled_titles
-    from domaintune.recipe import load_recipe
+    from domaintune.registry import load_recipe
+    from domaintune.similarity.taxonomy import labelled_titles
 
     if output.exists():
         raise DomaintuneError(f"{output}: exists; choose another --output")

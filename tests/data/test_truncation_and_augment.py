@@ -1,8 +1,8 @@
 import random
 
-from domaintune.data.augment import augment, eda
-from domaintune.data.truncation import encode_texts
-from domaintune.recipe import AugmentationConfig
+from domaintune.classification.augment import augment, eda
+from domaintune.classification.recipe import AugmentationConfig
+from domaintune.core.truncation import encode_texts
 
 
 def test_head_tail_and_head_plus_tail(tiny_bert):

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from domaintune import api
-from domaintune.classifier.model import load_classifier
+from domaintune.classification.loading import load_classifier
 from domaintune.errors import DomaintuneError
-from domaintune.recipe import load_recipe
+from domaintune.registry import load_recipe
 from tests.conftest import predict_in_fresh_process
 
 PROBE_TEXTS = ["software developer", "nurse assistant", "welder", "chemical engineering technician", "x " * 200]
@@ -32,7 +32,8 @@ def runs(tiny_bert, job_title_classes, tmp_path_factory):
         out[strategy] = (root / strategy, api.train(recipe, show_progress=False))
     # transformers' own head ([CLS] through the pooler) instead of the default mean-pooled one
     for strategy in ("full", "lora"):
-        recipe = tiny_recipe(tiny_bert, job_title_classes, root / f"{strategy}_pooler", strategy, "model.pooling=pooler")
+        recipe = tiny_recipe(tiny_bert, job_title_classes, root / f"{strategy}_pooler", strategy,
+                             "model.pooling=pooler")
         out[f"{strategy}_pooler"] = (root / f"{strategy}_pooler", api.train(recipe, show_progress=False))
     return out
 
@@ -209,22 +210,23 @@ def test_compare_reuses_finished_strategies(tiny_bert, job_title_classes, tmp_pa
     assert third["rows"]["frozen"] == first["rows"]["frozen"]
 
 
-def test_full_resume_after_kill_matches_uninterrupted(runs, tiny_bert, job_title_classes, tmp_path):
-    from domaintune.recipe import recipe_to_yaml
+@pytest.mark.parametrize("strategy", ["full", "lora"])
+def test_resume_after_kill_matches_uninterrupted(runs, tiny_bert, job_title_classes, tmp_path, strategy):
+    from domaintune.core.recipe import recipe_to_yaml
     from tests.conftest import kill_then_resume
 
-    ref = runs["full"][1]
+    ref = runs[strategy][1]
     out = tmp_path / "killed"
     recipe_file = tmp_path / "cls.yaml"
-    recipe_file.write_text(recipe_to_yaml(tiny_recipe(tiny_bert, job_title_classes, out, "full",
-                                                      f"frozen.cache_dir={runs['full'][0].parent / 'cache'}")))
+    recipe_file.write_text(recipe_to_yaml(tiny_recipe(tiny_bert, job_title_classes, out, strategy,
+                                                      f"frozen.cache_dir={runs[strategy][0].parent / 'cache'}")))
     resumed = kill_then_resume(recipe_file, out)
     assert resumed["after"]["test"]["accuracy"] == pytest.approx(ref["after"]["test"]["accuracy"], abs=0.04)
     assert resumed["training"]["global_step"] == ref["training"]["global_step"]
 
 
 def test_dora_adapter_is_lora_with_a_magnitude_per_output(tiny_bert, job_title_classes, tmp_path):
-    from domaintune.classifier.sequence import build_model
+    from domaintune.classification.sequence import build_model
 
     recipe = tiny_recipe(tiny_bert, job_title_classes, tmp_path / "dora", "lora", "adapter.dora=true")
     model, _, base = build_model(recipe, ["2", "3", "7"])
@@ -238,8 +240,8 @@ def test_dora_adapter_is_lora_with_a_magnitude_per_output(tiny_bert, job_title_c
 def test_compare_reads_a_run_saved_before_the_pooled_head_as_pooler(tmp_path):
     """A full/adapter folder whose saved model does not name the pooled head was trained with transformers'
     pooler head: compare must not take it for a run of the same recipe under today's default (mean)."""
-    from domaintune.recipe import recipe_to_yaml
-    from domaintune.tasks.compare import _saved_hash
+    from domaintune.classification.compare import _saved_hash
+    from domaintune.core.recipe import recipe_to_yaml
 
     recipe = load_recipe(None, ["task=classification", "strategy=full"])
     run = tmp_path / "full"
@@ -248,7 +250,8 @@ def test_compare_reads_a_run_saved_before_the_pooled_head_as_pooler(tmp_path):
     (run / "model" / "domaintune_classifier.json").write_text(json.dumps({"pooling": "mean", "head": {}}))
     pooler = load_recipe(None, ["task=classification", "strategy=full", "model.pooling=pooler"])
     assert _saved_hash(run) == pooler.hash() != recipe.hash()
-    (run / "model" / "domaintune_classifier.json").write_text(json.dumps({"pooling": "mean", "head": {"sequence_head": "pooled"}}))
+    (run / "model" / "domaintune_classifier.json").write_text(
+        json.dumps({"pooling": "mean", "head": {"sequence_head": "pooled"}}))
     assert _saved_hash(run) == recipe.hash()
 
 
@@ -257,9 +260,9 @@ def test_an_interrupted_run_from_before_the_pooled_head_reads_as_pooler(tmp_path
     import torch
     from safetensors.torch import save_file
 
-    from domaintune.recipe import recipe_to_yaml
-    from domaintune.tasks.compare import _saved_hash
-    from domaintune.tasks.rundir import prepare_run_dir
+    from domaintune.classification.compare import _saved_hash
+    from domaintune.core.recipe import recipe_to_yaml
+    from domaintune.core.rundir import prepare_run_dir
 
     recipe = load_recipe(None, ["task=classification", "strategy=full", f"output.dir={tmp_path / 'full'}"])
     run = tmp_path / "full"
@@ -274,3 +277,4 @@ def test_an_interrupted_run_from_before_the_pooled_head_reads_as_pooler(tmp_path
               str(weights))
     assert _saved_hash(run) == recipe.hash()
     assert prepare_run_dir(recipe, resume=True, overwrite=False) == run
+

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from domaintune import api
-from domaintune.classifier.model import load_classifier
-from domaintune.recipe import load_recipe
+from domaintune.classification.loading import load_classifier
+from domaintune.registry import load_recipe
 from tests.conftest import predict_in_fresh_process
 
 

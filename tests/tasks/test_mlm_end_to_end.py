@@ -6,14 +6,14 @@ import json
 import pytest
 
 from domaintune import api
-from domaintune.recipe import load_recipe
+from domaintune.registry import load_recipe
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     import pandas as pd
 
-    from domaintune.data.resources import resource_path
+    from domaintune.core.resources import resource_path
 
     esco = pd.read_csv(resource_path("esco_occupations_en.csv.gz"), dtype=str, keep_default_na=False)
     folder = tmp_path_factory.mktemp("corpus")
@@ -110,3 +110,18 @@ def test_a_bad_stage_key_is_named():
 
     with pytest.raises(DomaintuneError, match=r"unknown key 'stages.1.training.epocs'"):
         load_recipe(None, ["task=pipeline", "stages=[{task: mlm}, {task: similarity, training: {epocs: 2}}]"])
+
+
+def test_resume_after_kill_matches_uninterrupted(runs, tiny_bert, corpus, tmp_path):
+    from domaintune.core.recipe import recipe_to_yaml
+    from tests.conftest import kill_then_resume
+
+    _, full, _ = runs
+    out = tmp_path / "killed"
+    recipe_file = tmp_path / "mlm.yaml"
+    recipe_file.write_text(recipe_to_yaml(mlm_recipe(tiny_bert, corpus / "domain.txt", out)))
+    resumed = kill_then_resume(recipe_file, out, checkpoints=1)
+    assert resumed["training"]["global_step"] == full["training"]["global_step"]
+    assert resumed["before"] == full["before"]  # the cached "before" is reused, not recomputed
+    for ev in ("domain_validation", "general_stsb"):
+        assert resumed["after"][ev]["perplexity"] == pytest.approx(full["after"][ev]["perplexity"], rel=0.02)

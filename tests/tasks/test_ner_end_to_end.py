@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from domaintune import api
-from domaintune.classifier.tagger import encode_windows, load_tagger
-from domaintune.recipe import load_recipe
+from domaintune.ner.tagger import encode_windows, load_tagger
+from domaintune.registry import load_recipe
 
 PEOPLE = ["Ada Lovelace", "Alan Turing", "Grace Hopper", "Marie Curie"]
 PLACES = ["London", "Paris", "Berlin", "Madrid"]
@@ -63,7 +63,7 @@ def test_spans_have_character_offsets_and_reload_identically(run, tmp_path):
     for text, spans in zip(texts, here, strict=True):
         for s in spans:
             assert text[s["start"]:s["end"]] == s["text"] and s["label"] in {"PER", "LOC"}
-    code = ("import json, sys; from domaintune.classifier.tagger import load_tagger; "
+    code = ("import json, sys; from domaintune.ner.tagger import load_tagger; "
             f"print(json.dumps(load_tagger({str(out / 'model')!r}).predict_spans(json.loads(sys.stdin.read()))))")
     res = subprocess.run([sys.executable, "-c", code], input=json.dumps(texts), capture_output=True, text=True,
                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
@@ -82,3 +82,17 @@ def test_a_long_sentence_is_windowed_not_truncated(tiny_bert):
     rows = encode_windows(tok, [words], 12, [[1] * 50])
     covered = sorted(w for r in rows for w in r["word_of_token"] if w >= 0)
     assert covered == list(range(50)) and len(rows) > 1 and all(len(r["input_ids"]) <= 12 for r in rows)
+
+
+def test_resume_after_kill_matches_uninterrupted(run, tiny_bert, data, tmp_path):
+    from domaintune.core.recipe import recipe_to_yaml
+    from domaintune.registry import load_recipe
+    from tests.conftest import kill_then_resume
+
+    ref_dir, ref = run
+    recipe = load_recipe(ref_dir / "recipe.yaml", [f"output.dir={tmp_path / 'killed'}"])
+    recipe_file = tmp_path / "ner.yaml"
+    recipe_file.write_text(recipe_to_yaml(recipe))
+    resumed = kill_then_resume(recipe_file, tmp_path / "killed")
+    assert resumed["training"]["global_step"] == ref["training"]["global_step"]
+    assert resumed["after"]["test"]["f1"] == pytest.approx(ref["after"]["test"]["f1"], abs=0.03)

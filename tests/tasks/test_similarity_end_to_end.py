@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from domaintune import api
-from domaintune.recipe import load_recipe
+from domaintune.registry import load_recipe
 from tests.conftest import kill_then_resume
 
 
@@ -79,7 +79,7 @@ def test_resume_after_kill_matches_uninterrupted(finished_run, tiny_bert, tiny_t
     ref_out, ref = finished_run
     out = tmp_path / "killed"
     recipe_file = tmp_path / "recipe.yaml"
-    from domaintune.recipe import recipe_to_yaml
+    from domaintune.core.recipe import recipe_to_yaml
 
     recipe_file.write_text(recipe_to_yaml(tiny_recipe(tiny_bert, tiny_taxonomy, out)))
     resumed = kill_then_resume(recipe_file, out)

@@ -1,0 +1,84 @@
+"""The run template every task follows, in this order:
+
+    prepare the run folder -> read and validate data -> (folder created, recipe saved) -> load the model ->
+    evaluate before (cached) -> train -> evaluate after -> save model and card atomically -> metrics -> report
+
+A task's `run` reads top to bottom and fills in the steps (its data, model, evaluators and training); `Run` owns
+the skeleton, so no task retypes it: the run-folder rules, seeding, timings, the cached "before", the metrics
+envelope (timings, versions, recipe hash), the atomic model folder with its card inside, and the report.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+from domaintune.core.io import atomic_write_json, atomic_write_text, package_versions, save_folder_atomically, set_seed
+from domaintune.core.recipe import save_recipe
+from domaintune.core.rundir import prepare_run_dir
+
+
+class Run:
+    def __init__(self, recipe, resume: bool = False, overwrite: bool = False):
+        self.t_all = time.perf_counter()
+        self.recipe, self.resume = recipe, resume
+        self.timings: dict[str, float] = {}
+        self.dir: Path = prepare_run_dir(recipe, resume, overwrite)
+        self.seed()
+
+    def seed(self, seed: int | None = None) -> None:
+        """One seed for python, numpy and torch: the recipe's (training.seed), or the one given."""
+        seed = seed if seed is not None else getattr(getattr(self.recipe, "training", None), "seed", None)
+        if seed is not None:
+            set_seed(seed)
+
+    @contextmanager
+    def timed(self, step: str):
+        t = time.perf_counter()
+        yield
+        self.timings[step] = round(time.perf_counter() - t, 2)
+
+    def start(self) -> None:
+        """After the data was read and validated (a bad file leaves no half run behind): the folder and recipe."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        save_recipe(self.recipe, self.dir / "recipe.yaml")
+
+    def before(self, compute: Callable[[], dict]) -> dict:
+        """The 'before' evaluation, computed once and cached in RUN/before.json with its seconds, so a resumed run
+        does not pay for it twice."""
+        path = self.dir / "before.json"
+        if path.exists():
+            cached = json.loads(path.read_text())
+        else:
+            t = time.perf_counter()
+            cached = {**compute(), "seconds": round(time.perf_counter() - t, 2)}
+            atomic_write_json(path, cached)
+        self.timings["evaluate_before"] = cached["seconds"]
+        return cached
+
+    def finish(self, metrics: dict, write_model: Callable[[Path], None] | None, card: Callable[[dict], str] | None,
+               report: Callable[..., dict], log_history: list | None = None) -> dict:
+        """Save the model folder (with its card, README.md, inside) atomically, complete the metrics envelope, write
+        metrics.json, log_history.json and the report; returns the metrics."""
+        metrics.update(timings=self.timings, versions=package_versions(), recipe_hash=self.recipe.hash())
+        if write_model is not None:
+            with self.timed("save"):
+                text = card(metrics) if card else None
+
+                def write(folder: Path) -> None:
+                    write_model(folder)
+                    if text is not None:
+                        atomic_write_text(folder / "README.md", text)
+
+                save_folder_atomically(self.dir / "model", write)
+            metrics.setdefault("run", {})["size_on_disk_bytes"] = sum(
+                p.stat().st_size for p in (self.dir / "model").rglob("*") if p.is_file())
+        self.timings["total"] = round(time.perf_counter() - self.t_all, 2)
+        if log_history is not None:
+            atomic_write_json(self.dir / "log_history.json", log_history)
+        atomic_write_json(self.dir / "metrics.json", metrics)
+        report(self.dir, metrics, log_history)
+        return metrics

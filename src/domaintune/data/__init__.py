@@ -1,1 +1,0 @@
-"""Reading user data: tables in any common format, similarity pairs, taxonomies, shipped resources."""

@@ -1,0 +1,1 @@
+"""Task `fewshot`: SetFit-style few-shot classification (recipe, contrastive pairs, model, task)."""

@@ -1,0 +1,289 @@
+"""Few-shot classification (SetFit-style), top to bottom, for each seed:
+
+1. sample `n_per_class` examples per class;
+2. "before": the untouched encoder's embeddings + logistic regression (the linear probe) on those examples;
+3. phase 1: contrastive fine-tuning of the encoder on pairs of the examples (same label 1.0, else 0.0), generated
+   lazily (data/contrastive.py) and scored with a similarity loss (cosine MSE by default, as SetFit);
+4. phase 2: a head (logistic regression or an MLP) on the tuned embeddings;
+5. optional phase 3: encoder and head trained together;
+6. evaluate on the test rows; save the first seed's model; report mean +- std over seeds.
+
+Built on sentence-transformers directly rather than the `setfit` library: setfit 1.2.0 installs beside
+sentence-transformers 6 only with --no-deps, its pair generation materialises O(n^2) pairs, and its trainer
+re-encodes each text once per pair it appears in; here each distinct text of a batch is encoded once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from domaintune.classification.data import (
+    check_known_labels,
+    check_label_set,
+    encode_labels,
+    infer_label_set,
+    labelled_reader,
+    stratified_sample,
+    stratified_split,
+)
+from domaintune.classification.evaluation import ClassificationEvaluator
+from domaintune.classification.features import padded_batches
+from domaintune.classification.heads import fit_logistic, train_mlp
+from domaintune.classification.loading import load_classifier
+from domaintune.classification.task import card, confident_mistakes
+from domaintune.classification.task import write_report as classification_report
+from domaintune.core.evaluator import default_direction
+from domaintune.core.io import atomic_write_json, save_folder_atomically, set_seed
+from domaintune.core.report import deltas
+from domaintune.core.run import Run
+from domaintune.core.truncation import encode_texts
+from domaintune.errors import DomaintuneError
+from domaintune.fewshot.model import FewShotClassifier
+from domaintune.fewshot.pairs import ContrastivePairs
+from domaintune.fewshot.recipe import FewShotRecipe
+
+log = logging.getLogger("domaintune")
+
+
+def load_data(recipe: FewShotRecipe):
+    """(pool to sample from, test rows, labels). Without a test file, 20% of the file (stratified) is the test."""
+    d = recipe.data
+    if d.train is None:
+        raise DomaintuneError("recipe: set data.train (a labelled file with columns "
+                              f"'{d.columns.text}' and '{d.columns.label}')")
+    read = labelled_reader(d)
+    pool = read(d.train)
+    if d.test:
+        test = read(d.test)
+    else:
+        pool, test = stratified_split(pool, 0.2, 13)
+    labels = infer_label_set(pool)
+    check_label_set(pool, labels, d.multi_label)
+    check_known_labels(test, labels, "test data")
+    return pool, stratified_sample(test, d.max_test_rows, 13), labels
+
+
+def sample_per_class(pool: pd.DataFrame, labels: list[str], n: int | None, seed: int) -> pd.DataFrame:
+    """n examples of each label (all of a rarer one), seeded; multi-label rows count for each of their labels."""
+    if n is None:
+        return pool
+    rng = np.random.default_rng(seed)
+    chosen: list[int] = []
+    for lab in labels:
+        rows = [i for i, labs in enumerate(pool["labels"]) if lab in labs and i not in chosen]
+        chosen += rng.choice(rows, size=min(n, len(rows)), replace=False).tolist() if rows else []
+    out = pool.iloc[sorted(set(chosen))].reset_index(drop=True)
+    out.attrs.update(pool.attrs)
+    return out
+
+
+def pair_classes(df: pd.DataFrame) -> np.ndarray:
+    """The class each example pairs by: its label, or its whole label set for multi-label rows."""
+    keys = df["labels"].map(lambda labs: "|".join(labs))
+    return pd.factorize(keys)[0]
+
+
+def train_body(model, ids: list[list[int]], class_of: np.ndarray, recipe: FewShotRecipe, seed: int,
+               show_progress: bool) -> dict:
+    """Phase 1: contrastive fine-tuning; every distinct text of a batch is encoded once."""
+    from transformers import get_linear_schedule_with_warmup
+
+    from domaintune.similarity.losses import build_loss
+
+    t = recipe.training
+    pairs = ContrastivePairs(class_of, recipe.pairs.sampling, recipe.pairs.max_pairs, seed)
+    steps = math.ceil(len(pairs) / t.body_batch_size) * t.body_epochs
+    if steps == 0:
+        return {"pairs": len(pairs), "steps": 0, "seconds": 0.0}
+    loss_fn = build_loss(t.body_loss, model)
+    # fused AdamW: one kernel over all parameters instead of a Python loop of small ops per tensor
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=t.body_learning_rate,
+                            weight_decay=0.01, fused=True)
+    sched = get_linear_schedule_with_warmup(opt, int(t.warmup_ratio * steps), steps)
+    pad = model.tokenizer.pad_token_id or 0
+    start, losses = time.perf_counter(), []
+    model.train()
+    from rich.progress import Progress
+
+    with Progress(disable=not show_progress, transient=True) as progress:
+        task = progress.add_task(f"contrastive pairs, seed {seed}", total=steps)
+        for epoch in range(t.body_epochs):
+            for batch in pairs.batches(t.body_batch_size, epoch):
+                distinct = sorted({i for i, _, _ in batch} | {j for _, j, _ in batch})
+                where = {u: k for k, u in enumerate(distinct)}
+                rows, input_ids, mask = next(padded_batches([ids[u] for u in distinct], len(distinct), pad))
+                out = model({"input_ids": input_ids, "attention_mask": mask})["sentence_embedding"]
+                emb = out[torch.as_tensor(np.argsort(rows))]  # back to the order of `distinct`
+                a = emb[[where[i] for i, _, _ in batch]]
+                b = emb[[where[j] for _, j, _ in batch]]
+                loss = loss_fn.compute_loss_from_embeddings([a, b], torch.tensor([lab for *_, lab in batch]))
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                sched.step()
+                opt.zero_grad()
+                losses.append(float(loss.detach()))
+                progress.advance(task)
+    model.eval()
+    return {"pairs": len(pairs), "steps": steps, "seconds": round(time.perf_counter() - start, 2),
+            "first_loss": round(losses[0], 4), "last_loss": round(float(np.mean(losses[-10:])), 4)}
+
+
+def train_end_to_end(clf: FewShotClassifier, ids: list[list[int]], y: np.ndarray, recipe: FewShotRecipe,
+                     seed: int) -> dict:
+    """Phase 3: encoder and head together on the examples (cross-entropy, or BCE for multi-label)."""
+    t = recipe.training
+    torch.manual_seed(seed)
+    opt = torch.optim.AdamW([{"params": clf.model.parameters(), "lr": t.end_to_end_learning_rate},
+                             {"params": clf.head.parameters(), "lr": t.head_learning_rate}], weight_decay=0.01)
+    loss_fn = torch.nn.BCEWithLogitsLoss() if clf.multi_label else torch.nn.CrossEntropyLoss()
+    pad, target = clf.tokenizer.pad_token_id or 0, torch.tensor(y)
+    start = time.perf_counter()
+    clf.model.train()
+    clf.head.train()
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(t.end_to_end_epochs):
+        for chunk in torch.randperm(len(ids), generator=g).split(t.end_to_end_batch_size):
+            rows, input_ids, mask = next(padded_batches([ids[int(i)] for i in chunk], len(chunk), pad))
+            emb = clf.model({"input_ids": input_ids, "attention_mask": mask})["sentence_embedding"]
+            loss = loss_fn(clf.head(emb), target[chunk[torch.as_tensor(rows)]])
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+    clf.model.eval()
+    clf.head.eval()
+    return {"seconds": round(time.perf_counter() - start, 2)}
+
+
+def fit_head(clf_embed: np.ndarray, y: np.ndarray, labels: list[str], recipe: FewShotRecipe, seed: int):
+    t, multi = recipe.training, recipe.data.multi_label
+    if t.head == "mlp":
+        head, _ = train_mlp(clf_embed, y, None, None, len(labels), multi, 512, 0.1, t.head_epochs,
+                            t.head_learning_rate, t.head_batch_size, None, recipe.evaluation.threshold, seed)
+        return head, {"kind": "mlp", "in_features": clf_embed.shape[1], "hidden": 512, "dropout": 0.1}
+    head, _ = fit_logistic(clf_embed, y, None, None, len(labels), multi, t.head_C, [], False,
+                           recipe.evaluation.threshold, seed)
+    return head, {"kind": "logistic", "in_features": clf_embed.shape[1]}
+
+
+def run_seed(recipe: FewShotRecipe, seed: int, pool, labels, base_model, evaluator, show_progress: bool):
+    from domaintune.models import freeze, load_sentence_model
+
+    m, multi = recipe.model, recipe.data.multi_label
+    sample = sample_per_class(pool, labels, recipe.data.n_per_class, seed)
+    ids, _ = encode_texts(base_model.tokenizer, sample["text"].tolist(), m.max_seq_length, m.truncation)
+    y = encode_labels(sample, labels, multi)
+    common = dict(labels=labels, multi_label=multi, max_length=m.max_seq_length, truncation=m.truncation,
+                  threshold=recipe.evaluation.threshold)
+
+    # before: the untouched encoder + logistic regression on the same examples
+    t0 = time.perf_counter()
+    probe = FewShotClassifier(base_model.tokenizer, model=base_model, **common)
+    head, _ = fit_logistic(probe.embed_ids(ids), y, None, None, len(labels), multi, recipe.training.head_C, [],
+                           False, recipe.evaluation.threshold, seed)
+    probe.head = head
+    probe_seconds = time.perf_counter() - t0
+    before = evaluator(probe)
+
+    # phases 1-3 on a fresh copy of the encoder
+    set_seed(seed)
+    model = load_sentence_model(m.name, m.max_seq_length, m.pooling)
+    freeze(model, m.freeze_embeddings, m.freeze_layers)
+    t0 = time.perf_counter()
+    body = train_body(model, ids, pair_classes(sample), recipe, seed, show_progress)
+    clf = FewShotClassifier(model.tokenizer, model=model, **common)
+    clf.head, clf.head_config = fit_head(clf.embed_ids(ids), y, labels, recipe, seed)
+    e2e = train_end_to_end(clf, ids, y, recipe, seed) if recipe.training.end_to_end else None
+    train_seconds = time.perf_counter() - t0
+    result = evaluator.evaluate(clf)
+    return clf, {"seed": seed, "examples": len(sample), "before": before, "after": result.metrics,
+                 "per_class": result.details["per_class"], "confusion_matrix": result.details["confusion_matrix"],
+                 "mistakes": result.details.get("mistakes"),
+                 "body": body, "end_to_end": e2e, "train_seconds": round(train_seconds, 2),
+                 "probe_seconds": round(probe_seconds, 2)}
+
+
+def _mean_std(values: list[dict]) -> tuple[dict, dict]:
+    keys = values[0].keys()
+    return ({k: float(np.mean([v[k] for v in values])) for k in keys},
+            {k: float(np.std([v[k] for v in values])) for k in keys})
+
+
+def run(recipe: FewShotRecipe, resume: bool = False, overwrite: bool = False, show_progress: bool = True) -> dict:
+    from domaintune.models import load_sentence_model
+
+    run = Run(recipe, resume, overwrite)
+    with run.timed("data"):
+        pool, test, labels = load_data(recipe)
+    run.start()
+    m, multi = recipe.model, recipe.data.multi_label
+    base_model = load_sentence_model(m.name, m.max_seq_length, m.pooling)
+    test_ids, _ = encode_texts(base_model.tokenizer, test["text"].tolist(), m.max_seq_length, m.truncation)
+    evaluator = ClassificationEvaluator("test", test_ids, encode_labels(test, labels, multi), labels, multi,
+                                        recipe.evaluation.threshold, recipe.evaluation.batch_size,
+                                        texts=test["text"].tolist())
+    log.info("few-shot: %s per class from %d rows, %d labels, %d test rows, seeds %s", recipe.data.n_per_class,
+             len(pool), len(labels), len(test), recipe.training.seeds)
+    seeds, first = [], None
+    for seed in recipe.training.seeds:  # each seed's result is saved as it finishes: --resume skips it
+        done = run.dir / "seeds" / f"{seed}.json"
+        if resume and done.exists():
+            log.info("seed %d already finished: reused", seed)
+            seeds.append(json.loads(done.read_text()))
+            continue
+        clf, result = run_seed(recipe, seed, pool, labels, base_model, evaluator, show_progress)
+        log.info("seed %d: linear probe %.4f -> few-shot %.4f (accuracy, test)", seed,
+                 result["before"]["accuracy"], result["after"]["accuracy"])
+        if seed == recipe.training.seeds[0]:
+            first = clf
+            save_folder_atomically(run.dir / "seeds" / f"model-{seed}", clf.save)  # kept for --resume
+        atomic_write_json(done, result)
+        seeds.append(result)
+    if first is None:  # resumed after the first seed: its model from the run folder
+        first = load_classifier(run.dir / "seeds" / f"model-{recipe.training.seeds[0]}")
+    first.base = {"name": m.name}
+    run.timings.update(train_mean_per_seed=round(float(np.mean([s["train_seconds"] for s in seeds])), 2),
+                       probe_mean_per_seed=round(float(np.mean([s["probe_seconds"] for s in seeds])), 2))
+    return run.finish(summary(recipe, seeds, labels, len(test)), first.save, lambda mt: card(mt, recipe),
+                      write_report)
+
+
+def summary(recipe: FewShotRecipe, seeds: list[dict], labels: list[str], test_rows: int) -> dict:
+    """Mean +- std over seeds; per-class figures, confusion matrix and mistakes of the first seed."""
+    before_mean, before_std = _mean_std([s["before"] for s in seeds])
+    after_mean, after_std = _mean_std([s["after"] for s in seeds])
+    return {
+        "task": "fewshot",
+        "before": {"test": before_mean},
+        "after": {"test": after_mean},
+        "delta": deltas({"test": before_mean}, {"test": after_mean}),
+        "directions": {"test": {k: default_direction(k) for k in after_mean}},
+        "std": {"before": {"test": before_std}, "after": {"test": after_std}},
+        "labels": labels,
+        "seeds": seeds,
+        "per_class": {"after": {"test": seeds[0]["per_class"]}},
+        "confusion_matrix": {"after": {"test": seeds[0]["confusion_matrix"]}},
+        "run": {"base_model": recipe.model.name, "strategy": "fewshot", "n_per_class": recipe.data.n_per_class,
+                "examples_per_seed": seeds[0]["examples"], "seeds": len(seeds), "test_rows": test_rows,
+                "data": recipe.data.train, "multi_label": recipe.data.multi_label,
+                "body_loss": recipe.training.body_loss, "pairs_per_seed": seeds[0]["body"]["pairs"],
+                "test_accuracy_before": f"{before_mean['accuracy']:.4f} ± {before_std['accuracy']:.4f}",
+                "test_accuracy_after": f"{after_mean['accuracy']:.4f} ± {after_std['accuracy']:.4f}"},
+        "examples": confident_mistakes({"test": {"mistakes": seeds[0].get("mistakes")}}),
+    }
+
+
+def load(path: str | Path):
+    return load_classifier(path)
+
+
+def write_report(run_dir: Path, metrics: dict, log_history: list | None = None) -> dict[str, Path]:
+    return classification_report(run_dir, metrics, [])

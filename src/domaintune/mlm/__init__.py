@@ -1,0 +1,1 @@
+"""Task `mlm`: continued masked-language-model pretraining (recipe, corpus, masking, perplexity, task)."""

@@ -1,0 +1,1 @@
+"""Task `ner`: token classification (recipe, CoNLL / span data, tagger, seqeval evaluation, task)."""

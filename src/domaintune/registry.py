@@ -1,0 +1,90 @@
+"""The one registry of tasks: name -> recipe class and the module that runs it.
+
+`api`, `cli`, `pipeline` and `compare` reach a task only through here; nothing else dispatches on a task's name.
+Each task module (`domaintune/<task>/task.py`) provides:
+
+    run(recipe, resume, overwrite, show_progress) -> metrics   the whole job, top to bottom (core/run.py's steps)
+    write_report(run_dir, metrics) -> {"markdown": path, "html": path}
+    load(path) -> a predictor: .predict(texts) and .metadata     (embeddings, labels with scores, or spans)
+
+Adding a task is one package plus one line in TASKS. The task modules are imported by name when first used, so
+`domaintune --help` and recipe validation stay fast, and no task module is imported by the registry itself.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from domaintune.classification.recipe import ClassificationRecipe
+from domaintune.core import recipe as core_recipe
+from domaintune.core.recipe import RecipeBase
+from domaintune.errors import DomaintuneError
+from domaintune.fewshot.recipe import FewShotRecipe
+from domaintune.mlm.recipe import MLMRecipe
+from domaintune.ner.recipe import NERRecipe
+from domaintune.pipeline.recipe import PipelineRecipe
+from domaintune.similarity.recipe import SimilarityRecipe
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    recipe: type[RecipeBase]
+    module: str  # run, write_report, load
+    model_marker: str | None = None  # a file that marks a saved model of this task (None: a plain encoder folder)
+
+    def impl(self) -> ModuleType:
+        return importlib.import_module(self.module)
+
+
+TASKS: dict[str, Task] = {t.name: t for t in [
+    Task("similarity", SimilarityRecipe, "domaintune.similarity.task"),
+    Task("classification", ClassificationRecipe, "domaintune.classification.task", "domaintune_classifier.json"),
+    Task("fewshot", FewShotRecipe, "domaintune.fewshot.task"),  # its models are classifier folders
+    Task("mlm", MLMRecipe, "domaintune.mlm.task"),
+    Task("ner", NERRecipe, "domaintune.ner.task", "domaintune_tagger.json"),
+    Task("pipeline", PipelineRecipe, "domaintune.pipeline.task"),
+]}
+RECIPES: dict[str, type[RecipeBase]] = {name: t.recipe for name, t in TASKS.items()}
+# run folders that are not one task's run, and the module that writes their report
+OTHER_REPORTS = {"compare": "domaintune.classification.compare"}
+
+
+def get(name: str) -> Task:
+    if name not in TASKS:
+        raise DomaintuneError(f"unknown task '{name}'; available: {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+def load_recipe(path: str | Path | None = None, overrides: list[str] | None = None,
+                task: str | None = None) -> RecipeBase:
+    """A recipe file (or the defaults of `task`) with KEY=VALUE overrides, validated by its task's class."""
+    return core_recipe.load_recipe(path, overrides, task, RECIPES)
+
+
+def run(recipe: RecipeBase, **kwargs) -> dict:
+    return get(recipe.task).impl().run(recipe, **kwargs)
+
+
+def report_module(kind: str) -> ModuleType:
+    """The module that writes the report of a run folder whose metrics.json says `task: kind`."""
+    if kind in OTHER_REPORTS:
+        return importlib.import_module(OTHER_REPORTS[kind])
+    return get(kind).impl()
+
+
+def model_task(path: str | Path) -> Task:
+    """The task whose saved model `path` is: by its marker file; a folder with none is an encoder (similarity)."""
+    folder = Path(path)
+    for t in TASKS.values():
+        if t.model_marker and (folder / t.model_marker).exists():
+            return t
+    return TASKS["similarity"]
+
+
+def load_model(path: str | Path):
+    """Any domaintune model folder (or encoder name) as a predictor with .predict(texts) and .metadata."""
+    return model_task(path).impl().load(path)

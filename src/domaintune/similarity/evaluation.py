@@ -1,0 +1,96 @@
+"""The similarity evaluators and the before/after suite of a similarity run.
+
+- `PairSimilarityEvaluator`: Pearson and Spearman correlation of cosine similarity with gold scores (STS-style);
+- `RetrievalEvaluator`: each query should find its relevant document among the whole corpus. For job titles: an
+  alternative label of a held-out concept is the query; its preferred label, among the preferred labels of all
+  concepts, is the answer. Metrics: MRR@10, Recall@1, Recall@10, MAP.
+
+Both wrap sentence-transformers' evaluators (the published MTEB STSb figures come from the same code), and the
+same objects validate during training (`st_evaluator`).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from sentence_transformers.sentence_transformer.evaluation import (
+    EmbeddingSimilarityEvaluator,
+    InformationRetrievalEvaluator,
+)
+
+from domaintune.core.evaluator import EvalResult, Evaluator
+from domaintune.core.resources import load_stsb, load_stsb_multi
+
+
+class PairSimilarityEvaluator(Evaluator):
+    primary_metric = "spearman"
+    greater_is_better = True
+
+    def __init__(self, pairs: pd.DataFrame, name: str, batch_size: int = 64):
+        self.name = name
+        self.n = len(pairs)
+        self.st_evaluator = EmbeddingSimilarityEvaluator(
+            pairs["text_a"].tolist(), pairs["text_b"].tolist(), pairs["score"].astype(float).tolist(),
+            batch_size=batch_size, name=name, show_progress_bar=False,
+        )
+
+    def evaluate(self, model) -> EvalResult:
+        out = self.st_evaluator(model)
+        return EvalResult({"spearman": float(out[f"{self.name}_spearman_cosine"]),
+                           "pearson": float(out[f"{self.name}_pearson_cosine"])})
+
+
+class RetrievalEvaluator(Evaluator):
+    primary_metric = "mrr@10"
+    greater_is_better = True
+
+    def __init__(self, queries: dict, corpus: dict, relevant: dict, name: str = "retrieval", batch_size: int = 64,
+                 validation: bool = False, keep_ranks: bool = False):
+        self.name, self.batch_size, self.keep_ranks = name, batch_size, keep_ranks
+        self.queries, self.corpus, self.relevant = queries, corpus, relevant
+        self.n_queries, self.n_corpus = len(queries), len(corpus)
+        at = [1] if validation else [1, 10]  # validation during training: only what picks the best checkpoint
+        self.st_evaluator = InformationRetrievalEvaluator(
+            queries, corpus, relevant, name=name, batch_size=batch_size, show_progress_bar=False,
+            mrr_at_k=[10], ndcg_at_k=[10], accuracy_at_k=at, precision_recall_at_k=at,
+            map_at_k=[100], score_functions=None,
+        )
+
+    def evaluate(self, model) -> EvalResult:
+        out = self.st_evaluator(model)
+        pick = lambda key: float(next(v for k, v in out.items() if k.endswith(key)))  # noqa: E731
+        metrics = {"mrr@10": pick("_mrr@10"), "recall@1": pick("_recall@1"), "recall@10": pick("_recall@10"),
+                   "map": pick("_map@100")}
+        return EvalResult(metrics, {"ranks": self.ranks(model)} if self.keep_ranks else {})
+
+    def ranks(self, model) -> dict[str, int]:
+        """Each query's rank of its best relevant document (1 = first), for the report's 'what changed'."""
+        qids, dids = list(self.queries), list(self.corpus)
+        enc = lambda texts: model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True,  # noqa: E731
+                                         normalize_embeddings=True, show_progress_bar=False)
+        q, d = enc([self.queries[i] for i in qids]), enc([self.corpus[i] for i in dids])
+        scores = q @ d.T
+        col = {doc: k for k, doc in enumerate(dids)}
+        out = {}
+        for row, qid in enumerate(qids):
+            best = max(scores[row, col[doc]] for doc in self.relevant[qid] if doc in col)
+            out[qid] = int((scores[row] > best).sum()) + 1
+        return out
+
+
+def build_suite(recipe, domain_test: pd.DataFrame | None = None, retrieval: dict[str, tuple] | None = None) -> list:
+    """STSb dev/test (English), STSb test in `evaluation.stsb_languages`, domain pairs, and one retrieval
+    evaluator per task ({name: (queries, corpus, relevant)}: monolingual and cross-lingual)."""
+    ev = recipe.evaluation
+    suite = []
+    if ev.stsb:
+        suite.append(PairSimilarityEvaluator(load_stsb("dev"), "stsb_dev", ev.batch_size))
+        suite.append(PairSimilarityEvaluator(load_stsb("test"), "stsb_test", ev.batch_size))
+    for lang in ev.stsb_languages:
+        if lang != "en" or not ev.stsb:
+            suite.append(PairSimilarityEvaluator(load_stsb_multi(lang, ev.stsb_multi_mt_dir), f"stsb_test_{lang}",
+                                                 ev.batch_size))
+    if domain_test is not None and len(domain_test):
+        suite.append(PairSimilarityEvaluator(domain_test, "domain_test", ev.batch_size))
+    for k, (name, task) in enumerate((retrieval or {}).items()):  # the first (monolingual) one keeps its ranks
+        suite.append(RetrievalEvaluator(*task, name=name, batch_size=ev.batch_size, keep_ranks=k == 0))
+    return suite

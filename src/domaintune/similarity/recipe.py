@@ -1,0 +1,140 @@
+"""The similarity recipe (task: similarity)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from domaintune.core.recipe import ModelConfig, RecipeBase, Section, TrainingBase
+
+DEFAULT_PROBES = [
+    "Data Scientist",
+    "Data Analyst",
+    "Data Engineer",
+    "Nurse Practitioner",
+    "Registered Nurse",
+    "Medical Assistant",
+    "Social Media Manager",
+    "Marketing Strategist",
+    "Product Marketing Manager",
+]
+
+class ColumnsConfig(Section):
+    text_a: str = Field("text_a", description="column holding the first text")
+    text_b: str = Field("text_b", description="column holding the second text")
+    score: str = Field("score", description="column holding the similarity score")
+
+
+class TaxonomyConfig(Section):
+    path: str = Field("builtin:esco_en", description="taxonomy table, or builtin:esco_en / esco_de / esco_es")
+    id_column: str = Field("concept_id", description="column with the concept id")
+    preferred_column: str = Field("preferred_label", description="column with the preferred label")
+    alternatives_column: str = Field("alt_labels", description="column with alternative labels")
+    alternatives_separator: str = Field("\n", description="separator between alternative labels in a cell")
+    code_column: str = Field("isco_group", description="column with the hierarchical code (e.g. ISCO-08)")
+    same_concept_score: float = Field(1.0, description="score of two labels of the same concept")
+    levels: list[tuple[int, float]] = Field(
+        [(4, 0.7), (2, 0.4), (1, 0.2)],
+        description="[code prefix length, score]: concepts sharing that prefix, most specific first",
+    )
+    different_top_score: float = Field(0.0, description="score of concepts in different top-level groups")
+    pairs_per_concept: int = Field(4, ge=1, description="pairs sampled per concept and per level")
+    validation_fraction: float = Field(0.1, ge=0, lt=1, description="share of concepts held out for validation")
+    test_fraction: float = Field(0.2, ge=0, lt=1, description="share of concepts held out for test/retrieval")
+    seed: int = Field(13, description="seed of the concept split and the pair sampling")
+    translations: list[str] = Field(
+        [], description="the same taxonomy in other languages (same concept ids), e.g. [builtin:esco_de, "
+        "builtin:esco_es]: pairs in each language and across every two, split by concept for all"
+    )
+    cross_lingual: bool = Field(True, description="with translations: also pairs whose two texts differ in language")
+
+
+class DataConfig(Section):
+    train: str | None = Field(None, description="training pairs file (csv/tsv/jsonl/parquet/datasets folder)")
+    validation: str | None = Field(None, description="validation pairs file; null = split off the training file")
+    test: str | None = Field(None, description="domain test pairs file (optional)")
+    columns: ColumnsConfig = Field(default_factory=ColumnsConfig, description="column mapping")
+    score_range: Literal["auto", "0-1", "0-5", "-1-1"] = Field(
+        "auto", description="range of the raw scores, normalised to 0-1; auto infers it"
+    )
+    validation_fraction: float = Field(0.1, ge=0, lt=1, description="share split off for validation")
+    split_seed: int = Field(13, description="seed of that validation split")
+    on_bad_rows: Literal["error", "skip"] = Field(
+        "error", description="bad rows: stop with an error, or skip and report"
+    )
+    taxonomy: TaxonomyConfig | None = Field(
+        default_factory=TaxonomyConfig,
+        description="build graded pairs from a taxonomy (used when train is null); null to disable",
+    )
+    max_train_pairs: int | None = Field(
+        None, description="cap on training pairs, sampled with split_seed (null = all)"
+    )
+    max_validation_pairs: int | None = Field(
+        1000, description="cap on validation pairs: validation runs every eval_steps (null = all)"
+    )
+
+class TrainingConfig(TrainingBase):
+    loss: Literal["cosine_mse", "angular_mse", "cosent", "angle", "in_batch_negatives"] = Field(
+        "cosent", description="cosine_mse | angular_mse | cosent | angle | in_batch_negatives"
+    )
+    positive_min_score: float = Field(
+        0.8, ge=0, le=1, description="in_batch_negatives trains on pairs scoring at least this (0-1 scale)"
+    )
+    in_batch_directions: list[Literal["query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc"]] = Field(
+        ["query_to_doc"], description="in_batch_negatives: which in-batch similarities act as negatives "
+        "(all four = GTE's improved contrastive loss)"
+    )
+    hard_negatives: bool = Field(
+        True, description="in_batch_negatives on a taxonomy: add a sibling concept's label to each pair"
+    )
+    validation_metric: Literal["auto", "spearman", "mrr@10"] = Field(
+        "auto", description="picks the best checkpoint; auto = mrr@10 (held-out concept retrieval) for "
+        "in_batch_negatives on a taxonomy, else spearman on validation pairs"
+    )
+    interpolate_base: float = Field(
+        0.0, ge=0, lt=1, description="WiSE-FT: the saved model = (1 - x) * tuned + x * base weights, keeping "
+        "more general ability (STSb); applied to the best checkpoint; 0 = off"
+    )
+
+
+class EvaluationConfig(Section):
+    stsb: bool = Field(True, description="STS benchmark dev and test (shipped), Pearson and Spearman")
+    retrieval: bool = Field(True, description="held-out concepts: alternative label -> preferred label")
+    retrieval_max_queries: int = Field(2000, ge=1, description="cap on retrieval queries (sampled, seeded)")
+    cross_lingual_retrieval: bool = Field(
+        True, description="with taxonomy translations: queries in one language, concepts in another (both ways "
+        "between the base language and each translation)"
+    )
+    stsb_languages: list[str] = Field(
+        [], description="STS benchmark test in these languages too (stsb_multi_mt; de, es, ja, zh shipped)"
+    )
+    stsb_multi_mt_dir: str | None = Field(None, description="folder with stsb-<lang>-test.csv for other languages")
+    baselines: list[str] = Field(
+        [], description="other encoders evaluated by the same suite, shown as columns beside before/after "
+        "(e.g. use-multilingual-v3); one whose package is missing is skipped with the pip command"
+    )
+    max_domain_test_pairs: int | None = Field(
+        5000, description="cap on domain test pairs, sampled with data.split_seed (null = all)"
+    )
+    retention_tolerance: float = Field(
+        1.0, ge=0, description="warn when STSb test Spearman drops by more than this many points"
+    )
+    batch_size: int = Field(64, ge=1, description="batch size when encoding for evaluation")
+    probes: list[str] = Field(DEFAULT_PROBES, description="texts shown in the similarity heat-maps")
+
+
+
+class OutputConfig(Section):
+    dir: str = Field("runs/similarity", description="run folder: model, checkpoints, metrics, report")
+
+
+class SimilarityRecipe(RecipeBase):
+    """A similarity recipe (task: similarity)."""
+
+    task: Literal["similarity"] = Field("similarity", description="what to train")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="the encoder")
+    data: DataConfig = Field(default_factory=DataConfig, description="the data")
+    training: TrainingConfig = Field(default_factory=TrainingConfig, description="the optimisation")
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig, description="before/after evaluation")
+    output: OutputConfig = Field(default_factory=OutputConfig, description="where results go")

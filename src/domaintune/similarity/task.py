@@ -1,0 +1,234 @@
+"""The similarity task, top to bottom: data -> model -> evaluate before -> train -> evaluate after ->
+save the model -> report (the steps of core/run.py). Each step is a few lines calling the module that owns it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from domaintune.core import plots
+from domaintune.core.evaluator import directions, run_evaluators
+from domaintune.core.report import deltas, model_card, retention_check, write_run_report
+from domaintune.core.run import Run
+from domaintune.errors import DomaintuneError
+from domaintune.models import freeze, interpolate_weights, load_sentence_model
+from domaintune.similarity.data import load_pairs, split_validation
+from domaintune.similarity.evaluation import build_suite
+from domaintune.similarity.losses import POSITIVE_ONLY
+from domaintune.similarity.recipe import SimilarityRecipe
+from domaintune.similarity.taxonomy import build_pairs, retrieval_task, retrieval_tasks
+
+log = logging.getLogger("domaintune")
+
+def load_data(recipe: SimilarityRecipe, run_dir: Path):
+    """Returns (train, validation, domain test or None, retrieval tasks {name: task} or None, validation retrieval
+    task or None, description). The retrieval tasks exist when pairs come from a taxonomy."""
+    d = recipe.data
+    cols = d.columns
+    read = lambda p: load_pairs(p, cols.text_a, cols.text_b, cols.score, d.score_range, d.on_bad_rows)[0]  # noqa: E731
+    retrieval = val_retrieval = None
+    if d.train is None:
+        if d.taxonomy is None:
+            raise DomaintuneError("recipe: set data.train (a pairs file) or data.taxonomy (to generate pairs)")
+        data_dir = run_dir / "data"
+        if not (data_dir / "train.csv").exists():
+            stats = build_pairs(d.taxonomy, data_dir)
+            log.info("pairs from taxonomy %s: %s", d.taxonomy.path, stats)
+        train, val = read(data_dir / "train.csv"), read(data_dir / "validation.csv")
+        if recipe.training.loss in POSITIVE_ONLY and recipe.training.hard_negatives:
+            # (anchor, positive, sibling-concept negative) rows replace the graded pairs for this loss
+            train = pd.read_csv(data_dir / "train_hard_negatives.csv", dtype=str, keep_default_na=False)
+            train["score"] = 1.0
+            source = (f"synonym pairs with sibling-concept hard negatives from taxonomy {d.taxonomy.path}, "
+                      "split by concept")
+        else:
+            source = f"graded pairs from taxonomy {d.taxonomy.path}, split by concept"
+        test = read(data_dir / "test.csv") if (data_dir / "test.csv").exists() else None
+        if recipe.evaluation.retrieval:
+            retrieval = retrieval_tasks(d.taxonomy, recipe.evaluation.retrieval_max_queries, recipe.training.seed,
+                                        recipe.evaluation.cross_lingual_retrieval)
+        # the best checkpoint is picked by what the run is for: with translations, names in every language
+        # finding their concept; otherwise alternative labels finding the preferred one
+        multilingual = bool(d.taxonomy.translations) and recipe.evaluation.cross_lingual_retrieval
+        val_retrieval = retrieval_task(d.taxonomy, 500, recipe.training.seed, split="validation",
+                                       query_language="all" if multilingual else None)
+    else:
+        train = read(d.train)
+        if d.validation:
+            val = read(d.validation)
+        else:
+            train, val = split_validation(train, d.validation_fraction, d.split_seed)
+        test = read(d.test) if d.test else None
+        source = f"pairs from {d.train}"
+    if d.max_train_pairs and len(train) > d.max_train_pairs:
+        train = train.sample(n=d.max_train_pairs, random_state=d.split_seed).reset_index(drop=True)
+    if d.max_validation_pairs and len(val) > d.max_validation_pairs:
+        val = val.sample(n=d.max_validation_pairs, random_state=d.split_seed).reset_index(drop=True)
+    cap = recipe.evaluation.max_domain_test_pairs
+    if test is not None and cap and len(test) > cap:
+        test = test.sample(n=cap, random_state=d.split_seed).reset_index(drop=True)
+    if len(val) == 0:
+        raise DomaintuneError("no validation pairs: set data.validation or data.validation_fraction > 0")
+    return train, val, test, retrieval, val_retrieval, source
+
+
+def evaluate_baselines(names: list[str], suite: list) -> dict[str, dict]:
+    """Each baseline encoder through the same evaluators ({name: results}); one that cannot be loaded (a
+    package not installed) is recorded as {"skipped": why} and the run goes on."""
+    out = {}
+    for name in names:
+        try:
+            model = load_sentence_model(name)
+        except DomaintuneError as e:
+            log.warning("baseline %s skipped: %s", name, e)
+            out[name] = {"skipped": str(e)}
+            continue
+        out[name], _ = run_evaluators(model, suite, f"baseline {name}")
+    return out
+
+
+def probe_matrix(model, probes: list[str]) -> np.ndarray:
+    emb = model.encode(probes, normalize_embeddings=True, convert_to_numpy=True)
+    return np.clip(emb @ emb.T, -1, 1)
+
+
+def run(recipe: SimilarityRecipe, resume: bool = False, overwrite: bool = False, show_progress: bool = True) -> dict:
+    run = Run(recipe, resume, overwrite)
+
+    # 1. data (read and validated before anything else is written: a bad file leaves no half run behind)
+    with run.timed("data"):
+        train_df, val_df, test_df, retrieval, val_retrieval, source = load_data(recipe, run.dir)
+    run.start()
+    log.info("data: %d train, %d validation, %s test pairs", len(train_df), len(val_df),
+             len(test_df) if test_df is not None else 0)
+
+    # 2. model (shared weights for both texts of a pair: one SentenceTransformer)
+    model = load_model_of(recipe)
+    params = freeze(model, recipe.model.freeze_embeddings, recipe.model.freeze_layers)
+
+    # 3. evaluate before (cached in the run folder, so a resumed run does not pay for it twice)
+    suite = build_suite(recipe, test_df, retrieval)
+    before = run.before(lambda: evaluate(model, suite, recipe, "before", baselines=True))
+
+    # 4. train (the best checkpoint by the validation metric is loaded at the end)
+    from domaintune.similarity.trainer import train_pairs
+
+    run.seed()
+    train_stats = train_pairs(model, train_df, val_df, recipe, run.dir, resume=resume, show_progress=show_progress,
+                              validation_retrieval=val_retrieval)
+    run.timings["train"] = train_stats["seconds"]
+    if recipe.training.interpolate_base:  # WiSE-FT: part of the way back to the base weights
+        interpolate_weights(model, load_model_of(recipe), recipe.training.interpolate_base)
+        log.info("weights interpolated: %.2f of the base model's, %.2f of the tuned",
+                 recipe.training.interpolate_base, 1 - recipe.training.interpolate_base)
+
+    # 5. evaluate after, by the same evaluators
+    with run.timed("evaluate_after"):
+        after = evaluate(model, suite, recipe, "after")
+    log_history = train_stats.pop("log_history")
+    metrics = {
+        "task": "similarity",
+        "before": before["metrics"],
+        "after": after["metrics"],
+        "delta": deltas(before["metrics"], after["metrics"]),
+        "directions": directions(suite, after["metrics"]),
+        "baselines": before.get("baselines", {}),
+        "retention": retention_check(before["metrics"], after["metrics"], recipe.evaluation.retention_tolerance),
+        "run": {"base_model": recipe.model.name, "loss": recipe.training.loss, "data": source,
+                "train_pairs": len(train_df), "validation_pairs": len(val_df),
+                "test_pairs": 0 if test_df is None else len(test_df),
+                "retrieval_queries": 0 if retrieval is None else len(retrieval["retrieval"][0]),
+                "retrieval_corpus": 0 if retrieval is None else len(retrieval["retrieval"][1]),
+                "parameters": params},
+        "training": {**train_stats, "interpolate_base": recipe.training.interpolate_base},
+        "probes": {"texts": recipe.evaluation.probes, "before": before["probes"], "after": after["probes"]},
+        "examples": rank_changes(before.get("ranks"), after.get("ranks"), retrieval),
+    }
+    if not metrics["retention"].get("passed", True):
+        log.warning("general ability LOST: STSb test Spearman dropped %.2f points (tolerance %.2f)",
+                    metrics["retention"]["stsb_test_spearman_drop_points"], recipe.evaluation.retention_tolerance)
+
+    # 6. save the tuned model (a plain sentence-transformers folder with its card), metrics and report
+    return run.finish(metrics, lambda folder: model.save_pretrained(str(folder)), lambda m: card(m, recipe),
+                      write_report, log_history)
+
+
+def load_model_of(recipe: SimilarityRecipe):
+    return load_sentence_model(recipe.model.name, recipe.model.max_seq_length, recipe.model.pooling,
+                               prefix=recipe.model.prefix)
+
+
+def evaluate(model, suite: list, recipe: SimilarityRecipe, label: str, baselines: bool = False) -> dict:
+    """The suite's metrics, the probe heat-map, each query's answer rank (for 'what changed') and, before
+    training, the baseline encoders through the same evaluators."""
+    results, details = run_evaluators(model, suite, label)
+    out = {"metrics": results, "probes": probe_matrix(model, recipe.evaluation.probes).round(4).tolist(),
+           "ranks": details.get("retrieval", {}).get("ranks")}
+    if baselines:
+        out["baselines"] = evaluate_baselines(recipe.evaluation.baselines, suite)
+    return out
+
+
+def rank_changes(before: dict | None, after: dict | None, retrieval: dict | None, n: int = 10) -> list[dict]:
+    """The held-out queries whose answer rank improved most and worsened most (before vs after), with the texts."""
+    if not before or not after or not retrieval:
+        return []
+    queries, corpus, relevant = retrieval["retrieval"]
+    moved = sorted(((before[q] - after[q], q) for q in after if q in before), key=lambda x: (-x[0], x[1]))
+
+    def rows(items):
+        return [[queries[q], " / ".join(corpus[d] for d in sorted(relevant[q])), before[q], after[q]]
+                for _, q in items]
+
+    columns = ["query", "answer", "rank before", "rank after"]
+    note = "Held-out queries (never seen in training); rank 1 = the answer came first among all concepts."
+    return [{"title": "Queries whose answer rose most", "note": note, "columns": columns,
+             "rows": rows([m for m in moved[:n] if m[0] > 0])},
+            {"title": "Queries whose answer fell most", "note": note, "columns": columns,
+             "rows": rows([m for m in reversed(moved[-n:]) if m[0] < 0])}]
+
+
+def card(metrics: dict, recipe: SimilarityRecipe) -> str:
+    info = metrics["run"]
+    return model_card(
+        metrics, recipe, "Domain-adapted sentence encoder (domaintune)",
+        f"Fine-tuned from `{info['base_model']}` as a Siamese bi-encoder (shared weights) with the `{info['loss']}` "
+        f"loss on {info['train_pairs']} training pairs ({info['data']}).",
+        "Load it with plain sentence-transformers, no domaintune needed:\n\n```python\nfrom sentence_transformers "
+        "import SentenceTransformer\nmodel = SentenceTransformer(\"path/to/this/folder\")\n```\n",
+        "sentence-transformers", ["sentence-transformers", "sentence-similarity", "domaintune"],
+        notes="STSb = STS benchmark (general English similarity: did the model keep its general ability?). "
+              "domain_test = held-out domain pairs; retrieval = held-out concepts, alternative label -> preferred "
+              "label.\n")
+
+
+class Embedder:
+    """A saved similarity model (or any encoder) as a predictor: texts -> normalised embeddings."""
+
+    def __init__(self, path: str | Path):
+        self.model = load_sentence_model(str(path))
+        self.metadata = {"task": "similarity", "path": str(path),
+                         "dimension": self.model.get_sentence_embedding_dimension(),
+                         "max_length": self.model.max_seq_length}
+
+    def predict(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        return self.model.encode(texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False,
+                                 normalize_embeddings=True)
+
+
+def load(path: str | Path) -> Embedder:
+    return Embedder(path)
+
+
+def write_report(run_dir: Path, metrics: dict, log_history: list[dict] | None = None) -> dict[str, Path]:
+    figures = {}
+    pr = metrics.get("probes")
+    if pr and pr.get("before") is not None:
+        plots.heatmaps(pr["texts"], np.array(pr["before"]), np.array(pr["after"]), Path(run_dir) / "plots" /
+                       "heatmaps.png")
+        figures["Similarity heat-maps of the probe texts"] = "plots/heatmaps.png"
+    return write_run_report(run_dir, metrics, log_history, figures)

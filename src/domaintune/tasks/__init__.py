@@ -1,1 +1,0 @@
-"""Tasks: one module per task, each a single top-to-bottom `run` function."""

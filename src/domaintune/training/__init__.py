@@ -1,1 +1,0 @@
-"""Training mechanics shared by every task: batching, callbacks, the trainer set-up."""
