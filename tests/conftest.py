@@ -100,9 +100,10 @@ def predict_in_fresh_process(folder, texts: list[str]) -> list[list[float]]:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def kill_then_resume(recipe_file, out, checkpoints: int = 2) -> dict:
+def kill_then_resume(recipe_file, out, checkpoints: int = 2, where: str = "checkpoints",
+                     resumed_from=lambda m: m["training"]["resumed_from"]) -> dict:
     """Start `domaintune train RECIPE` in a subprocess, kill -9 it once `checkpoints` complete checkpoints
-    exist, then run it again with --resume; returns the resumed run's metrics.json."""
+    exist (in OUT/`where`, a glob), then run it again with --resume; returns the resumed run's metrics.json."""
     import json
     import signal
     import subprocess
@@ -114,7 +115,7 @@ def kill_then_resume(recipe_file, out, checkpoints: int = 2) -> dict:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline:  # wait for the complete checkpoints, then kill hard
-        done = list((out / "checkpoints").glob("checkpoint-*/domaintune_checkpoint_complete.json"))
+        done = list(out.glob(f"{where}/checkpoint-*/domaintune_checkpoint_complete.json"))
         if len(done) >= checkpoints or proc.poll() is not None:
             break
         time.sleep(0.2)
@@ -125,7 +126,7 @@ def kill_then_resume(recipe_file, out, checkpoints: int = 2) -> dict:
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     resumed = json.loads((out / "metrics.json").read_text())
-    assert resumed["training"]["resumed_from"]
+    assert resumed_from(resumed)
     return resumed
 
 

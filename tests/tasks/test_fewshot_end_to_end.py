@@ -79,3 +79,22 @@ def test_multi_label_few_shot(tiny_bert, tmp_path):
                   show_progress=False)
     assert m["labels"] == ["a", "b"] and m["run"]["multi_label"]
     assert m["confusion_matrix"]["after"]["test"] is None and 0 <= m["after"]["test"]["accuracy"] <= 1
+
+
+def test_resume_in_the_middle_of_a_seed_matches_uninterrupted(tiny_bert, job_title_classes, tmp_path):
+    """Phase 1 runs on the shared trainer path: killed with -9 after a checkpoint of the first seed, the
+    resumed run continues that seed from its checkpoint and ends where an uninterrupted run ends."""
+    from domaintune.core.recipe import recipe_to_yaml
+    from tests.conftest import kill_then_resume
+
+    extra = ["data.n_per_class=16", "training.seeds=[0]", "training.body_epochs=2",
+             "training.body_checkpoint_steps=5"]
+    ref = api.train(recipe(tiny_bert, job_title_classes, tmp_path / "ref", *extra), show_progress=False)
+    out = tmp_path / "killed"
+    recipe_file = tmp_path / "fs.yaml"
+    recipe_file.write_text(recipe_to_yaml(recipe(tiny_bert, job_title_classes, out, *extra)))
+    resumed = kill_then_resume(recipe_file, out, checkpoints=1, where="seeds/0/checkpoints",
+                               resumed_from=lambda m: m["seeds"][0]["body"]["resumed_from"])
+    body, ref_body = resumed["seeds"][0]["body"], ref["seeds"][0]["body"]
+    assert body["steps"] == ref_body["steps"] and body["pairs"] == ref_body["pairs"]
+    assert resumed["after"]["test"]["accuracy"] == pytest.approx(ref["after"]["test"]["accuracy"], abs=0.05)

@@ -38,9 +38,10 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1)
 
 
-def padded_batches(ids: list[list[int]], batch_size: int, pad_id: int):
-    """Yield (row indices, input_ids, attention_mask), rows sorted by length so batches carry little padding."""
-    order = np.argsort([-len(x) for x in ids], kind="stable")
+def padded_batches(ids: list[list[int]], batch_size: int, pad_id: int, sort: bool = True):
+    """Yield (row indices, input_ids, attention_mask), rows sorted by length so batches carry little padding
+    (`sort=False`: in the given order)."""
+    order = np.argsort([-len(x) for x in ids], kind="stable") if sort else np.arange(len(ids))
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
         width = max(len(ids[r]) for r in rows)

@@ -21,7 +21,7 @@ from domaintune.core.callbacks import (
 log = logging.getLogger("domaintune")
 
 
-def training_arguments(t, checkpoint_dir: Path, metric_key: str, greater_is_better: bool,
+def training_arguments(t, checkpoint_dir: Path, metric_key: str | None, greater_is_better: bool,
                        eval_batch_size: int) -> dict:
     """Keyword arguments for transformers' TrainingArguments (and sentence-transformers' subclass)
     from a recipe's `training` section (recipe.TrainingBase)."""
@@ -38,12 +38,12 @@ def training_arguments(t, checkpoint_dir: Path, metric_key: str, greater_is_bett
         lr_scheduler_type=t.scheduler,
         max_grad_norm=t.max_grad_norm,
         optim="adamw_torch",
-        eval_strategy="steps",
+        eval_strategy="steps" if metric_key else "no",
         eval_steps=t.eval_steps,
         save_strategy="steps",
         save_steps=t.eval_steps,
         save_total_limit=t.save_total_limit,
-        load_best_model_at_end=True,
+        load_best_model_at_end=bool(metric_key),
         metric_for_best_model=metric_key,
         greater_is_better=greater_is_better,
         logging_steps=max(1, min(10, t.eval_steps)),
@@ -56,14 +56,17 @@ def training_arguments(t, checkpoint_dir: Path, metric_key: str, greater_is_bett
     )
 
 
-def fit(trainer_cls, args_cls, t, run_dir: Path, metric_key: str, greater_is_better: bool, eval_batch_size: int,
-        rows: int, resume: bool, show_progress: bool, extra_args: dict | None = None, **trainer_kwargs):
+def fit(trainer_cls, args_cls, t, run_dir: Path, metric_key: str | None, greater_is_better: bool,
+        eval_batch_size: int, rows: int, resume: bool, show_progress: bool, extra_args: dict | None = None,
+        **trainer_kwargs):
     """The one set-up -> resume -> train -> statistics path of every task that trains with a transformers-style
     trainer (transformers' Trainer, sentence-transformers' SentenceTransformerTrainer): the same arguments,
-    callbacks, checkpoint rules and statistics. Returns (trainer, statistics); the best checkpoint is loaded."""
+    callbacks, checkpoint rules and statistics; `extra_args` add to or replace TrainingArguments. Checkpoints go to
+    RUN/checkpoints. Returns (trainer, statistics); with a `metric_key` the best checkpoint is loaded at the end,
+    without one (no validation set) the last state is kept."""
     checkpoint_dir = Path(run_dir) / "checkpoints"
-    args = args_cls(**training_arguments(t, checkpoint_dir, metric_key, greater_is_better, eval_batch_size),
-                    **(extra_args or {}))
+    args = args_cls(**{**training_arguments(t, checkpoint_dir, metric_key, greater_is_better, eval_batch_size),
+                       **(extra_args or {})})
     trainer = trainer_cls(args=args, callbacks=callbacks(t, run_dir, metric_key, show_progress), **trainer_kwargs)
     prepare_trainer(trainer)
     resume_from = resume_checkpoint(checkpoint_dir, resume)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from pathlib import Path
 
@@ -44,6 +43,7 @@ from domaintune.core.evaluator import default_direction
 from domaintune.core.io import atomic_write_json, save_folder_atomically, set_seed
 from domaintune.core.report import deltas
 from domaintune.core.run import Run
+from domaintune.core.trainer import fit
 from domaintune.core.truncation import encode_texts
 from domaintune.errors import DomaintuneError
 from domaintune.fewshot.model import FewShotClassifier
@@ -91,50 +91,69 @@ def pair_classes(df: pd.DataFrame) -> np.ndarray:
     return pd.factorize(keys)[0]
 
 
-def train_body(model, ids: list[list[int]], class_of: np.ndarray, recipe: FewShotRecipe, seed: int,
-               show_progress: bool) -> dict:
-    """Phase 1: contrastive fine-tuning; every distinct text of a batch is encoded once."""
-    from transformers import get_linear_schedule_with_warmup
+class PairCollator:
+    """A batch of (i, j, label) pairs -> the distinct texts' token ids, padded once, and where each pair's two texts
+    sit among them: every distinct text of a batch is encoded once (not once per pair it appears in)."""
 
+    def __init__(self, ids: list[list[int]], pad_id: int):
+        self.ids, self.pad_id = ids, pad_id
+
+    def __call__(self, rows: list[dict]) -> dict:
+        distinct = sorted({r["a"] for r in rows} | {r["b"] for r in rows})
+        where = {u: k for k, u in enumerate(distinct)}
+        _, input_ids, mask = next(padded_batches([self.ids[u] for u in distinct], len(distinct), self.pad_id,
+                                                 sort=False))
+        return {"input_ids": input_ids, "attention_mask": mask,
+                "a": torch.tensor([where[r["a"]] for r in rows]), "b": torch.tensor([where[r["b"]] for r in rows]),
+                "labels": torch.tensor([float(r["labels"]) for r in rows])}
+
+
+class ContrastiveBody(torch.nn.Module):
+    """The sentence encoder and the pair loss as one module for transformers' Trainer."""
+
+    def __init__(self, body, loss_fn):
+        super().__init__()
+        self.body = body
+        self.__dict__["loss_fn"] = loss_fn  # not a submodule: the loss holds the body itself (no second copy saved)
+
+    def forward(self, input_ids, attention_mask, a, b, labels):
+        emb = self.body({"input_ids": input_ids, "attention_mask": attention_mask})["sentence_embedding"]
+        return {"loss": self.loss_fn.compute_loss_from_embeddings([emb[a], emb[b]], labels)}
+
+
+def train_body(model, ids: list[list[int]], class_of: np.ndarray, recipe: FewShotRecipe, seed: int,
+               seed_dir: Path, resume: bool, show_progress: bool) -> dict:
+    """Phase 1: contrastive fine-tuning on the shared trainer path (core.trainer.fit: warm-up and decay, clipping,
+    weight decay, checkpoints every `body_checkpoint_steps` in RUN/seeds/<seed>/checkpoints, resume in the middle
+    of a seed)."""
+    from datasets import Dataset
+    from transformers import Trainer, TrainingArguments
+
+    from domaintune.core.recipe import TrainingBase
     from domaintune.similarity.losses import build_loss
 
     t = recipe.training
     pairs = ContrastivePairs(class_of, recipe.pairs.sampling, recipe.pairs.max_pairs, seed)
-    steps = math.ceil(len(pairs) / t.body_batch_size) * t.body_epochs
-    if steps == 0:
+    if len(pairs) == 0 or t.body_epochs == 0:
         return {"pairs": len(pairs), "steps": 0, "seconds": 0.0}
-    loss_fn = build_loss(t.body_loss, model)
-    # fused AdamW: one kernel over all parameters instead of a Python loop of small ops per tensor
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=t.body_learning_rate,
-                            weight_decay=0.01, fused=True)
-    sched = get_linear_schedule_with_warmup(opt, int(t.warmup_ratio * steps), steps)
-    pad = model.tokenizer.pad_token_id or 0
-    start, losses = time.perf_counter(), []
-    model.train()
-    from rich.progress import Progress
-
-    with Progress(disable=not show_progress, transient=True) as progress:
-        task = progress.add_task(f"contrastive pairs, seed {seed}", total=steps)
-        for epoch in range(t.body_epochs):
-            for batch in pairs.batches(t.body_batch_size, epoch):
-                distinct = sorted({i for i, _, _ in batch} | {j for _, j, _ in batch})
-                where = {u: k for k, u in enumerate(distinct)}
-                rows, input_ids, mask = next(padded_batches([ids[u] for u in distinct], len(distinct), pad))
-                out = model({"input_ids": input_ids, "attention_mask": mask})["sentence_embedding"]
-                emb = out[torch.as_tensor(np.argsort(rows))]  # back to the order of `distinct`
-                a = emb[[where[i] for i, _, _ in batch]]
-                b = emb[[where[j] for _, j, _ in batch]]
-                loss = loss_fn.compute_loss_from_embeddings([a, b], torch.tensor([lab for *_, lab in batch]))
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
-                sched.step()
-                opt.zero_grad()
-                losses.append(float(loss.detach()))
-                progress.advance(task)
+    rows = [(i, j, lab) for epoch in range(t.body_epochs)  # every epoch's pair order, batched as it comes
+            for batch in pairs.batches(t.body_batch_size, epoch) for i, j, lab in batch]
+    schedule = TrainingBase(epochs=1, batch_size=t.body_batch_size, learning_rate=t.body_learning_rate,
+                            weight_decay=t.body_weight_decay, warmup_ratio=t.warmup_ratio,
+                            max_grad_norm=t.body_max_grad_norm, eval_steps=t.body_checkpoint_steps,
+                            save_total_limit=1, group_by_length=False, seed=seed, tensorboard=False)
+    extra = {"train_sampling_strategy": "sequential", "remove_unused_columns": False, "logging_steps": 1,
+             "optim": "adamw_torch_fused"}  # fused: one kernel over all parameters instead of a loop per tensor
+    trainer, stats = fit(Trainer, TrainingArguments, schedule, seed_dir, None, True, 1, len(rows), resume,
+                         show_progress, extra, model=ContrastiveBody(model, build_loss(t.body_loss, model)),
+                         train_dataset=Dataset.from_dict({"a": [r[0] for r in rows], "b": [r[1] for r in rows],
+                                                          "labels": [r[2] for r in rows]}),
+                         data_collator=PairCollator(ids, model.tokenizer.pad_token_id or 0))
     model.eval()
-    return {"pairs": len(pairs), "steps": steps, "seconds": round(time.perf_counter() - start, 2),
-            "first_loss": round(losses[0], 4), "last_loss": round(float(np.mean(losses[-10:])), 4)}
+    losses = [h["loss"] for h in stats["log_history"] if "loss" in h]
+    return {"pairs": len(pairs), "steps": stats["global_step"], "seconds": stats["seconds"],
+            "first_loss": round(losses[0], 4), "last_loss": round(float(np.mean(losses[-10:])), 4),
+            "resumed_from": stats["resumed_from"]}
 
 
 def train_end_to_end(clf: FewShotClassifier, ids: list[list[int]], y: np.ndarray, recipe: FewShotRecipe,
@@ -174,7 +193,8 @@ def fit_head(clf_embed: np.ndarray, y: np.ndarray, labels: list[str], recipe: Fe
     return head, {"kind": "logistic", "in_features": clf_embed.shape[1]}
 
 
-def run_seed(recipe: FewShotRecipe, seed: int, pool, labels, base_model, evaluator, show_progress: bool):
+def run_seed(recipe: FewShotRecipe, seed: int, pool, labels, base_model, evaluator, seed_dir: Path,
+             resume: bool, show_progress: bool):
     from domaintune.models import freeze, load_sentence_model
 
     m, multi = recipe.model, recipe.data.multi_label
@@ -198,7 +218,7 @@ def run_seed(recipe: FewShotRecipe, seed: int, pool, labels, base_model, evaluat
     model = load_sentence_model(m.name, m.max_seq_length, m.pooling)
     freeze(model, m.freeze_embeddings, m.freeze_layers)
     t0 = time.perf_counter()
-    body = train_body(model, ids, pair_classes(sample), recipe, seed, show_progress)
+    body = train_body(model, ids, pair_classes(sample), recipe, seed, seed_dir, resume, show_progress)
     clf = FewShotClassifier(model.tokenizer, model=model, **common)
     clf.head, clf.head_config = fit_head(clf.embed_ids(ids), y, labels, recipe, seed)
     e2e = train_end_to_end(clf, ids, y, recipe, seed) if recipe.training.end_to_end else None
@@ -239,16 +259,17 @@ def run(recipe: FewShotRecipe, resume: bool = False, overwrite: bool = False, sh
             log.info("seed %d already finished: reused", seed)
             seeds.append(json.loads(done.read_text()))
             continue
-        clf, result = run_seed(recipe, seed, pool, labels, base_model, evaluator, show_progress)
+        clf, result = run_seed(recipe, seed, pool, labels, base_model, evaluator,
+                               run.dir / "seeds" / str(seed), resume, show_progress)
         log.info("seed %d: linear probe %.4f -> few-shot %.4f (accuracy, test)", seed,
                  result["before"]["accuracy"], result["after"]["accuracy"])
         if seed == recipe.training.seeds[0]:
             first = clf
-            save_folder_atomically(run.dir / "seeds" / f"model-{seed}", clf.save)  # kept for --resume
+            save_folder_atomically(run.dir / "seeds" / str(seed) / "model", clf.save)  # kept for --resume
         atomic_write_json(done, result)
         seeds.append(result)
     if first is None:  # resumed after the first seed: its model from the run folder
-        first = load_classifier(run.dir / "seeds" / f"model-{recipe.training.seeds[0]}")
+        first = load_classifier(run.dir / "seeds" / str(recipe.training.seeds[0]) / "model")
     first.base = {"name": m.name}
     run.timings.update(train_mean_per_seed=round(float(np.mean([s["train_seconds"] for s in seeds])), 2),
                        probe_mean_per_seed=round(float(np.mean([s["probe_seconds"] for s in seeds])), 2))
