@@ -240,7 +240,7 @@ def test_dora_adapter_is_lora_with_a_magnitude_per_output(tiny_bert, job_title_c
 def test_compare_reads_a_run_saved_before_the_pooled_head_as_pooler(tmp_path):
     """A full/adapter folder whose saved model does not name the pooled head was trained with transformers'
     pooler head: compare must not take it for a run of the same recipe under today's default (mean)."""
-    from domaintune.classification.compare import _saved_hash
+    from domaintune.classification.compare import saved_hash
     from domaintune.core.recipe import recipe_to_yaml
 
     recipe = load_recipe(None, ["task=classification", "strategy=full"])
@@ -249,10 +249,10 @@ def test_compare_reads_a_run_saved_before_the_pooled_head_as_pooler(tmp_path):
     (run / "recipe.yaml").write_text(recipe_to_yaml(recipe))
     (run / "model" / "domaintune_classifier.json").write_text(json.dumps({"pooling": "mean", "head": {}}))
     pooler = load_recipe(None, ["task=classification", "strategy=full", "model.pooling=pooler"])
-    assert _saved_hash(run) == pooler.hash() != recipe.hash()
+    assert saved_hash(run) == pooler.hash() != recipe.hash()
     (run / "model" / "domaintune_classifier.json").write_text(
         json.dumps({"pooling": "mean", "head": {"sequence_head": "pooled"}}))
-    assert _saved_hash(run) == recipe.hash()
+    assert saved_hash(run) == recipe.hash()
 
 
 def test_an_interrupted_run_from_before_the_pooled_head_reads_as_pooler(tmp_path):
@@ -260,7 +260,7 @@ def test_an_interrupted_run_from_before_the_pooled_head_reads_as_pooler(tmp_path
     import torch
     from safetensors.torch import save_file
 
-    from domaintune.classification.compare import _saved_hash
+    from domaintune.classification.compare import saved_hash
     from domaintune.core.recipe import recipe_to_yaml
     from domaintune.core.rundir import prepare_run_dir
 
@@ -270,11 +270,23 @@ def test_an_interrupted_run_from_before_the_pooled_head_reads_as_pooler(tmp_path
     (run / "recipe.yaml").write_text(recipe_to_yaml(recipe))
     weights = run / "checkpoints" / "checkpoint-5" / "model.safetensors"
     save_file({"bert.pooler.dense.weight": torch.zeros(2, 2), "classifier.weight": torch.zeros(2, 2)}, str(weights))
-    assert _saved_hash(run) != recipe.hash()
+    assert saved_hash(run) != recipe.hash()
     with pytest.raises(DomaintuneError, match="differs"):
         prepare_run_dir(recipe, resume=True, overwrite=False)
     save_file({"encoder.embeddings.word_embeddings.weight": torch.zeros(2, 2), "classifier.weight": torch.zeros(2, 2)},
               str(weights))
-    assert _saved_hash(run) == recipe.hash()
+    assert saved_hash(run) == recipe.hash()
     assert prepare_run_dir(recipe, resume=True, overwrite=False) == run
 
+
+
+def test_task_contract_load_predicts_labels_with_scores(runs):
+    from domaintune import registry
+
+    for strategy in ("frozen", "lora"):
+        model = registry.load_model(runs[strategy][0] / "model")
+        out = model.predict(["welder", "software developer"])
+        assert model.metadata["strategy"] == strategy and model.metadata["labels"] == ["2", "3", "7"]
+        for row in out:
+            assert row["labels"][0] in ("2", "3", "7") and sum(row["scores"].values()) == pytest.approx(1, abs=1e-4)
+            assert row["scores"][row["labels"][0]] == max(row["scores"].values())

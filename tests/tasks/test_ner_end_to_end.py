@@ -96,3 +96,13 @@ def test_resume_after_kill_matches_uninterrupted(run, tiny_bert, data, tmp_path)
     resumed = kill_then_resume(recipe_file, tmp_path / "killed")
     assert resumed["training"]["global_step"] == ref["training"]["global_step"]
     assert resumed["after"]["test"]["f1"] == pytest.approx(ref["after"]["test"]["f1"], abs=0.03)
+
+
+def test_task_contract_load_predicts_spans(run):
+    from domaintune import registry
+
+    out, _ = run
+    model = registry.load_model(out / "model")
+    assert registry.model_task(out / "model").name == "ner" and model.metadata["tags"][0] == "O"
+    spans = model.predict(["Ada Lovelace lived in Paris ."])[0]
+    assert all(set(s) == {"start", "end", "label", "text"} for s in spans)

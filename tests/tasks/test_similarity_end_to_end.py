@@ -129,3 +129,13 @@ def test_multilingual_run_reports_cross_lingual_retrieval_stsb_languages_and_a_b
     report = (out / "report.md").read_text()
     assert "use-multilingual-v3 (baseline)" in report and "Baseline no-such-model-xyz skipped" in report
     assert "3. 数据科学家" in report and (out / "plots" / "heatmaps.png").exists()
+
+
+def test_task_contract_load_predicts_embeddings(finished_run):
+    from domaintune import registry
+
+    out, _ = finished_run
+    model = registry.load_model(out / "model")
+    emb = model.predict(["data scientist", "nurse"])
+    assert emb.shape == (2, model.metadata["dimension"]) and model.metadata["task"] == "similarity"
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)

@@ -33,7 +33,7 @@ def run_compare(recipe, strategies: list[str], show_progress: bool = True, overw
     frozen = None
     rows = {}
     for s, sub in subs.items():
-        saved = _saved_hash(Path(sub.output.dir))
+        saved = saved_hash(Path(sub.output.dir))
         done = Path(sub.output.dir) / "metrics.json"
         if done.exists() and saved == sub.hash():
             log.info("compare: %s already finished in %s, reused", s, sub.output.dir)
@@ -65,7 +65,7 @@ def strategy_recipe(recipe: ClassificationRecipe, strategy: str, folder: Path) -
     return validate_recipe(ClassificationRecipe, data, "compare --strategies", registry.RECIPES)
 
 
-def _saved_hash(run_dir: Path) -> str | None:
+def saved_hash(run_dir: Path) -> str | None:
     """The hash of the recipe a strategy's run folder was started with (None: no run there). Recomputed from
     recipe.yaml (rundir.saved_recipe), not read from metrics.json, so "the same recipe" follows
     ClassificationRecipe.hash."""

@@ -174,11 +174,13 @@ def evaluate(model, suite: list, recipe: SimilarityRecipe, label: str, baselines
 
 
 def rank_changes(before: dict | None, after: dict | None, retrieval: dict | None, n: int = 10) -> list[dict]:
-    """The held-out queries whose answer rank improved most and worsened most (before vs after), with the texts."""
+    """The held-out queries whose answer rank improved most and worsened most (before vs after, by reciprocal
+    rank), with the texts."""
     if not before or not after or not retrieval:
         return []
     queries, corpus, relevant = retrieval["retrieval"]
-    moved = sorted(((before[q] - after[q], q) for q in after if q in before), key=lambda x: (-x[0], x[1]))
+    # by the change in reciprocal rank (what MRR adds up): a move from 4 to 1 counts more than one from 2796 to 391
+    moved = sorted(((1 / after[q] - 1 / before[q], q) for q in after if q in before), key=lambda x: (-x[0], x[1]))
 
     def rows(items):
         return [[queries[q], " / ".join(corpus[d] for d in sorted(relevant[q])), before[q], after[q]]
