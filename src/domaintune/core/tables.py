@@ -54,7 +54,7 @@ def iter_jsonl(path: Path):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line.strip())
         except json.JSONDecodeError as e:
             raise DomaintuneError(f"{path}: line {lineno} is not valid JSON ({e.msg}, column {e.colno})") from None
         if not isinstance(row, dict):
