@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from domaintune.core.batching import padded_arrays
 from domaintune.core.io import atomic_write_bytes
 
 log = logging.getLogger("domaintune")
@@ -39,18 +40,9 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor
 
 
 def padded_batches(ids: list[list[int]], batch_size: int, pad_id: int, sort: bool = True):
-    """Yield (row indices, input_ids, attention_mask), rows sorted by length so batches carry little padding
-    (`sort=False`: in the given order)."""
-    order = np.argsort([-len(x) for x in ids], kind="stable") if sort else np.arange(len(ids))
-    for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
-        width = max(len(ids[r]) for r in rows)
-        input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for k, r in enumerate(rows):
-            input_ids[k, :len(ids[r])] = torch.tensor(ids[r])
-            mask[k, :len(ids[r])] = 1
-        yield rows, input_ids, mask
+    """Yield (row indices, input_ids, attention_mask) as torch tensors (core/batching.padded_arrays)."""
+    for rows, input_ids, mask in padded_arrays(ids, batch_size, pad_id, sort):
+        yield rows, torch.from_numpy(input_ids), torch.from_numpy(mask)
 
 
 class FeatureEncoder(ABC):

@@ -96,6 +96,14 @@ class FrozenClassifier(Classifier):
     def save_weights(self, folder: Path) -> None:
         save_head(self.head, folder)
 
+    def export_graph(self):
+        from domaintune.deploy.graph import HeadGraph, PooledStatesGraph
+
+        if not isinstance(self.encoder, TransformerFeatures):
+            raise DomaintuneError("a frozen classifier on the Universal Sentence Encoder (numpy) cannot be exported "
+                                  "to ONNX / OpenVINO; its folder already runs without torch")
+        return HeadGraph(PooledStatesGraph(self.encoder.model, self.layers, self.pooling), self.head).eval()
+
     def parameters(self) -> dict:
         head = sum(p.numel() for p in self.head.parameters())
         return {"trainable": head, "total": head + self.encoder.parameter_count()}

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from domaintune.classification.scores import probabilities
+
 log = logging.getLogger("domaintune")
 
 
@@ -35,11 +37,6 @@ class MLPHead(nn.Module):
 
 def build_head(kind: str, in_features: int, classes: int, hidden: int = 512, dropout: float = 0.1) -> nn.Module:
     return MLPHead(in_features, classes, hidden, dropout) if kind == "mlp" else LinearHead(in_features, classes)
-
-
-def probabilities(logits: torch.Tensor | np.ndarray, multi_label: bool) -> np.ndarray:
-    logits = torch.as_tensor(logits, dtype=torch.float32)
-    return (torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=-1)).numpy()
 
 
 def _score(y_true: np.ndarray, probs: np.ndarray, multi_label: bool, threshold: float) -> float:

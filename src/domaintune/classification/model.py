@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from domaintune.classification.heads import build_head, probabilities
+from domaintune.classification.scores import probabilities
 from domaintune.core.io import atomic_write_json
 from domaintune.core.truncation import encode_texts
 from domaintune.errors import DomaintuneError
@@ -60,6 +60,13 @@ class Classifier:
     @classmethod
     def load(cls, folder: Path, meta: dict) -> Classifier:
         raise NotImplementedError
+
+    def export_graph(self):
+        """A torch module (input_ids, attention_mask) -> logits, for deploy/export.py."""
+        raise DomaintuneError(f"a '{self.strategy}' classifier cannot be exported")
+
+    def export_meta(self) -> dict:
+        return {"kind": "classification", **self.meta()}
 
     # ------------------------------------------------------------------ prediction
     def encode(self, texts: list[str]) -> tuple[list[list[int]], list[bool]]:
@@ -115,6 +122,8 @@ def save_head(head, folder: Path) -> None:
 def load_head(meta: dict, folder: Path):
     """The frozen / few-shot head of a saved folder (logistic or MLP), in eval mode."""
     from safetensors.torch import load_file
+
+    from domaintune.classification.heads import build_head
 
     hc = meta["head"]
     head = build_head(hc["kind"], hc["in_features"], len(meta["labels"]), hc.get("hidden", 512), hc.get("dropout", 0.1))

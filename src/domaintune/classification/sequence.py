@@ -101,7 +101,7 @@ def train_sequence(recipe, labels: list[str], train_ids, y_train, val_ids, y_val
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
     from domaintune.classification.evaluation import ClassificationEvaluator
-    from domaintune.classification.heads import probabilities
+    from domaintune.classification.scores import probabilities
 
     model, tokenizer, base = build_model(recipe, labels)
     t, multi = recipe.training, recipe.data.multi_label
@@ -163,6 +163,11 @@ class SequenceClassifier(Classifier):
             out[rows] = self.model(input_ids=input_ids.to(device),
                                    attention_mask=mask.to(device)).logits.float().cpu().numpy()
         return out
+
+    def export_graph(self):
+        from domaintune.deploy.graph import LogitsGraph
+
+        return LogitsGraph(self.model).eval()
 
     def save_weights(self, folder: Path) -> None:
         self.model.save_pretrained(str(folder))

@@ -213,3 +213,16 @@ def write_report(run_dir: Path, metrics: dict, log_history: list | None = None) 
                                    f"confusion matrix, {split}")
             figures[f"Confusion matrix ({split}, after)"] = rel
     return write_run_report(run_dir, metrics, log_history, figures)
+
+
+def parity_evaluators(recipe, run_dir: Path | None, predictor) -> list:
+    """What an export of a classifier is checked on (deploy/parity.py): the run's test file (classification and
+    few-shot recipes name it alike); none without one."""
+    d = getattr(recipe, "data", None)
+    if d is None or not getattr(d, "test", None) or not hasattr(d, "columns") or not hasattr(d.columns, "label"):
+        return []
+    test = labelled_reader(d)(d.test)
+    labels, multi = predictor.labels, predictor.multi_label
+    ids, _ = encode_texts(predictor.tokenizer, test["text"].tolist(), predictor.max_length, predictor.truncation)
+    return [ClassificationEvaluator("test", ids, encode_labels(test, labels, multi), labels, multi,
+                                    predictor.threshold)]

@@ -37,6 +37,11 @@ class FewShotClassifier(Classifier):
         self.head.eval()
         return self.head(torch.tensor(self.embed_ids(ids, batch_size))).numpy()
 
+    def export_graph(self):
+        from domaintune.deploy.graph import HeadGraph, SentenceEmbeddingGraph
+
+        return HeadGraph(SentenceEmbeddingGraph(self.model, normalize=False), self.head).eval()
+
     def save_weights(self, folder: Path) -> None:
         save_head(self.head, folder)
         self.model.save_pretrained(str(Path(folder) / "body"))

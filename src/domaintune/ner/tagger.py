@@ -12,9 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
-
-from domaintune.classification.features import padded_batches
+from domaintune.core.batching import padded_arrays
 from domaintune.core.io import atomic_write_json
 from domaintune.core.truncation import special_tokens_around
 from domaintune.errors import DomaintuneError
@@ -67,15 +65,22 @@ class Tagger:
         self.model, self.tokenizer, self.tags = model, tokenizer, list(tags)
         self.max_length, self.strategy, self.base = max_length, strategy, base or {}
 
-    @torch.no_grad()
-    def predict_words(self, sentences: list[list[str]], batch_size: int = 64) -> list[list[str]]:
+    def token_logits(self, input_ids, attention_mask):
+        """Per-token logits [batch, tokens, tags] (numpy) for a padded batch; the exported tagger replaces this."""
+        import torch
+
         self.model.eval()
+        with torch.no_grad():
+            return self.model(input_ids=torch.from_numpy(input_ids),
+                              attention_mask=torch.from_numpy(attention_mask)).logits.float().numpy()
+
+    def predict_words(self, sentences: list[list[str]], batch_size: int = 64) -> list[list[str]]:
         rows = encode_windows(self.tokenizer, sentences, self.max_length)
         out = [["O"] * len(words) for words in sentences]
         pad = self.tokenizer.pad_token_id or 0
         ids = [r["input_ids"] for r in rows]
-        for idx, input_ids, mask in padded_batches(ids, batch_size, pad):
-            pred = self.model(input_ids=input_ids, attention_mask=mask).logits.argmax(-1).numpy()
+        for idx, input_ids, mask in padded_arrays(ids, batch_size, pad):
+            pred = self.token_logits(input_ids, mask).argmax(-1)
             for k, r in enumerate(idx):
                 row = rows[r]
                 for pos, w in enumerate(row["word_of_token"]):
@@ -93,6 +98,14 @@ class Tagger:
     def predict(self, texts: list[str], batch_size: int = 64) -> list[list[dict]]:
         """The task contract's prediction: entity spans with character offsets, per text."""
         return self.predict_spans(texts, batch_size)
+
+    def export_graph(self):
+        from domaintune.deploy.graph import LogitsGraph
+
+        return LogitsGraph(self.model).eval()
+
+    def export_meta(self) -> dict:
+        return {"kind": "ner", **self.metadata}
 
     @property
     def metadata(self) -> dict:

@@ -178,3 +178,13 @@ def predict_file(model: str | Path, input: str | Path, output: str | Path | None
 
         atomic_write_text(Path(output), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     return pd.DataFrame(records)
+
+
+def parity_evaluators(recipe, run_dir: Path | None, predictor) -> list:
+    """What an export of a tagger is checked on (deploy/parity.py): the run's test file; none without one."""
+    d = getattr(recipe, "data", None)
+    if not isinstance(recipe, NERRecipe) or not d.test:
+        return []
+    test = read_ner(d.test, d.format, d.strip_language_prefix)
+    normalise(test, d.scheme, d.test)
+    return [NEREvaluator("test", test, predictor.tags)]

@@ -221,6 +221,33 @@ class Embedder:
         return self.model.encode(texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False,
                                  normalize_embeddings=True)
 
+    def __getattr__(self, name: str):
+        """The rest of sentence-transformers' interface (`encode`, what its evaluators read) from the model."""
+        if name == "model":
+            raise AttributeError(name)
+        return getattr(self.model, name)
+
+    # ------------------------------------------------------------------ export (deploy/export.py)
+    @property
+    def tokenizer(self):
+        return self.model.tokenizer
+
+    def export_graph(self):
+        from domaintune.deploy.graph import SentenceEmbeddingGraph
+
+        return SentenceEmbeddingGraph(self.model, normalize=True)
+
+    def export_meta(self) -> dict:
+        prompt = (self.model.prompts or {}).get(self.model.default_prompt_name or "", "")
+        return {"kind": "embedding", "dimension": self.metadata["dimension"], "max_length": self.model.max_seq_length,
+                "normalize": True, "prefix": prompt, "truncation": "head"}
+
+    def token_states_graph(self):
+        """The bare transformer, for sentence-transformers' own `onnx/` and `openvino/` layout."""
+        from domaintune.deploy.graph import TokenStatesGraph
+
+        return TokenStatesGraph(self.model[0].auto_model)
+
 
 def load(path: str | Path) -> Embedder:
     return Embedder(path)
@@ -234,3 +261,24 @@ def write_report(run_dir: Path, metrics: dict, log_history: list[dict] | None = 
                        "heatmaps.png")
         figures["Similarity heat-maps of the probe texts"] = "plots/heatmaps.png"
     return write_run_report(run_dir, metrics, log_history, figures)
+
+
+def parity_evaluators(recipe, run_dir: Path | None, predictor) -> list:
+    """What an export of this task's model is checked on (deploy/parity.py): STSb test, and the run's domain test
+    pairs when the model has a run folder."""
+    from domaintune.core.resources import load_stsb
+    from domaintune.similarity.evaluation import PairSimilarityEvaluator
+
+    suite = [PairSimilarityEvaluator(load_stsb("test"), "stsb_test")]
+    test = None
+    if isinstance(recipe, SimilarityRecipe):
+        d, cap = recipe.data, recipe.evaluation.max_domain_test_pairs
+        path = d.test or (Path(run_dir) / "data" / "test.csv" if d.train is None else None)
+        if path and Path(path).exists():
+            test = load_pairs(path, d.columns.text_a, d.columns.text_b, d.columns.score, d.score_range,
+                              d.on_bad_rows)[0]
+            if cap and len(test) > cap:  # the same sample the run's report scored
+                test = test.sample(n=cap, random_state=d.split_seed).reset_index(drop=True)
+    if test is not None and len(test):
+        suite.append(PairSimilarityEvaluator(test, "domain_test"))
+    return suite
