@@ -40,7 +40,6 @@ def evaluate(model: str, pairs: str | None = None, taxonomy: str | None = None, 
              overrides: list[str] | None = None) -> dict:
     """Evaluate a model as the 'before' column of a run would: STSb, optional domain pairs and retrieval."""
     from domaintune.core.evaluator import run_evaluators
-    from domaintune.models import load_sentence_model
     from domaintune.similarity.data import load_pairs
     from domaintune.similarity.evaluation import build_suite
     from domaintune.similarity.taxonomy import retrieval_tasks
@@ -52,10 +51,26 @@ def evaluate(model: str, pairs: str | None = None, taxonomy: str | None = None, 
         recipe.data.taxonomy.path = taxonomy
         retrieval = retrieval_tasks(recipe.data.taxonomy, recipe.evaluation.retrieval_max_queries,
                                     recipe.training.seed, recipe.evaluation.cross_lingual_retrieval)
-    m = load_sentence_model(recipe.model.name, recipe.model.max_seq_length, recipe.model.pooling,
-                            prefix=recipe.model.prefix)
+    m = embedding_model(recipe.model.name, recipe.model.max_seq_length, recipe.model.pooling, recipe.model.prefix)
     results, _ = run_evaluators(m, build_suite(recipe, test, retrieval), "evaluate")
     return results
+
+
+def embedding_model(model: str, max_seq_length: int | None = None, pooling: str = "mean",
+                    prefix: str | None = None):
+    """An encoder with sentence-transformers' `encode`: a name or folder through sentence-transformers, an exported
+    folder (`domaintune export`) through onnxruntime / OpenVINO without torch."""
+    from domaintune.deploy.runtime import ExportedEmbedder, is_export, load_exported
+
+    if is_export(model):
+        exported = load_exported(model)
+        if not isinstance(exported, ExportedEmbedder):
+            raise DomaintuneError(f"{model}: an exported {exported.metadata['task']} model gives labels or spans, "
+                                  "not embeddings (use `domaintune predict`)")
+        return exported
+    from domaintune.models import load_sentence_model
+
+    return load_sentence_model(model, max_seq_length, pooling, prefix=prefix)
 
 
 def read_texts(path: str | Path, column: str = "text") -> list[str]:
@@ -81,15 +96,13 @@ def embed(model: str, texts: list[str] | None = None, input: str | Path | None =
           output: str | Path | None = None, batch_size: int = 64, overwrite: bool = False) -> np.ndarray:
     """Embed texts (normalised, as the model's own pipeline does). Optionally write .npy/.jsonl/.parquet; an
     existing output file is replaced only with `overwrite`."""
-    from domaintune.models import load_sentence_model
-
     if output is not None and Path(output).exists() and not overwrite:
         raise DomaintuneError(f"{output}: exists; pass --overwrite to replace it, or choose another --output")
     if texts is None:
         if input is None:
             raise DomaintuneError("embed: give texts or an input file")
         texts = read_texts(input, column)
-    m = load_sentence_model(model)
+    m = embedding_model(model)
     emb = m.encode(texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
     if output is not None:
         _write_embeddings(Path(output), texts, emb)
@@ -208,11 +221,12 @@ def predict(model: str | Path, input: str | Path, output: str | Path | None = No
     """Classifier: label and class probabilities per row of a .txt file (one text per line) or a table's column
     (a DataFrame). NER model: entity spans with character offsets per row (JSONL; a DataFrame of records). Each row
     gets a status (ok, truncated, empty, undecodable); a bad row never stops the batch."""
-    task = registry.model_task(model)
-    if not hasattr(task.impl(), "predict_file"):
+    module = registry.model_task(model).predictions_impl()
+    if module is None:
         raise DomaintuneError(f"{model}: not a domaintune classifier or NER model folder (predict needs RUN/model of "
-                              "a classification, fewshot or ner run; for embeddings use `domaintune embed`)")
-    return task.impl().predict_file(model, input, output, column, batch_size)
+                              "a classification, fewshot or ner run, or its export; for embeddings use "
+                              "`domaintune embed`)")
+    return module.predict_file(model, input, output, column, batch_size)
 
 
 def compare(recipe: str | Path | RecipeBase, strategies: list[str] | None = None,

@@ -203,7 +203,7 @@ def report(run_dir: Path = typer.Argument(..., help="a finished run folder")):
 
 
 @app.command()
-def predict(model: Path = typer.Argument(..., help="a classifier folder (RUN/model)"),
+def predict(model: Path = typer.Argument(..., help="a classifier or NER folder (RUN/model), or its export"),
             input: Path = typer.Option(..., "--input", "-i", help=".txt (one text per line) or a table"),
             output: Path | None = typer.Option(None, "--output", "-o", help=".csv, .jsonl or .parquet "
                                                "(default INPUT.predictions.csv; NER: .jsonl)"),
@@ -213,7 +213,7 @@ def predict(model: Path = typer.Argument(..., help="a classifier folder (RUN/mod
     Empty, undecodable and truncated rows are marked, never fatal."""
     from domaintune import api, registry
 
-    suffix = getattr(registry.model_task(model).impl(), "PREDICTIONS_SUFFIX", ".csv")
+    suffix = getattr(registry.model_task(model).predictions_impl(), "PREDICTIONS_SUFFIX", ".csv")
     output = output or input.with_name(input.name + ".predictions" + suffix)
     df = api.predict(model, input, output, column, batch_size)
     counts = df["status"].value_counts().to_dict()
@@ -252,6 +252,53 @@ def merge_adapter(model: Path = typer.Argument(..., help="an adapter classifier 
     from domaintune import api
 
     out.print(f"wrote {api.merge_adapter(model, output)}")
+
+
+@app.command()
+def export(model: Path = typer.Argument(..., help="a saved model folder (RUN/model of any task)"),
+           output: Path = typer.Option(..., "--output", "-o", help="new folder for the exported model"),
+           format: str = typer.Option("onnx", "--format", "-f", help="onnx (onnxruntime) or openvino"),
+           quantize: str = typer.Option("none", help="none (fp32) or int8 (ONNX: dynamic S8 per channel; OpenVINO: "
+                                        "NNCF, calibrated)"),
+           tolerance: float = typer.Option(0.5, help="largest loss of a primary metric, in points, an export may "
+                                           "cost"),
+           force: bool = typer.Option(False, help="keep an export that loses more than --tolerance"),
+           overwrite: bool = typer.Option(False, help="replace an existing --output folder"),
+           parity_texts: int | None = typer.Option(None, help="STSb test sentences for the agreement check "
+                                                   "(default all 2,758)")):
+    """Export a model to ONNX or OpenVINO (optionally int8) with a parity check against the torch model; the
+    folder then loads without torch in embed / predict / similarity / serve."""
+    from domaintune.deploy.export import export_model, summary
+
+    record = export_model(model, output, format, quantize, tolerance, force, overwrite, parity_texts)
+    out.print(f"wrote {output} ({record['format']}, {record['precision']}, {record['export_seconds']:.0f} s)")
+    out.print(f"parity: {summary(record['parity'])}; worst drop {record['parity']['worst_drop_points']:.2f} points "
+              f"(tolerance {tolerance}); details in {output}/export.json and {output}/README.md")
+
+
+@app.command()
+def serve(models: list[str] = typer.Argument(..., help="model folders or exports; NAME=PATH names one "
+                                              "(default: the folder's name)"),
+          host: str = typer.Option("127.0.0.1", help="address to bind (loopback unless told otherwise)"),
+          port: int = typer.Option(8000, help="port"),
+          api_key: str | None = typer.Option(None, envvar="DOMAINTUNE_API_KEY",
+                                             help="require 'Authorization: Bearer KEY' (401 without it)"),
+          batch_tokens: int = typer.Option(8192, help="dynamic batching: token budget of one model call "
+                                           "(0: one request at a time)"),
+          max_queue: int = typer.Option(2048, help="texts waiting per model; beyond it requests get 429"),
+          max_inputs: int = typer.Option(256, help="texts per request (413 above)"),
+          max_chars: int = typer.Option(20_000, help="characters per text (413 above)"),
+          max_bytes: int = typer.Option(4_000_000, help="request body bytes (413 above)"),
+          truncate: bool = typer.Option(True, help="default for requests that do not say: cut texts over the "
+                                        "model's maximum length (else 413)"),
+          threads: int | None = typer.Option(None, help="threads per model (default: all cores)")):
+    """Serve models over HTTP: OpenAI /v1/embeddings, TEI /embed, /similarity, /classify, /ner, /health, /models."""
+    from domaintune.deploy.server import Limits
+    from domaintune.deploy.server import serve as run_server
+
+    limits = Limits(batch_tokens=batch_tokens, max_queue=max_queue, max_inputs=max_inputs, max_chars=max_chars,
+                    max_bytes=max_bytes, truncate=truncate)
+    run_server(models, host, port, limits, api_key, threads)
 
 
 @data_app.command("pairs-from-taxonomy")

@@ -7,6 +7,10 @@ Each task module (`domaintune/<task>/task.py`) provides:
     write_report(run_dir, metrics) -> {"markdown": path, "html": path}
     load(path) -> a predictor: .predict(texts) and .metadata     (embeddings, labels with scores, or spans)
 
+A task whose models answer `domaintune predict` also names a torch-free module (`predictions`) with
+`predict_file(model, input, output, column, batch_size)` and `PREDICTIONS_SUFFIX`. An exported folder
+(`domaintune export`) keeps its task's marker file and loads through deploy/runtime.py, without torch.
+
 Adding a task is one package plus one line in TASKS. The task modules are imported by name when first used, so
 `domaintune --help` and recipe validation stay fast, and no task module is imported by the registry itself.
 """
@@ -35,17 +39,22 @@ class Task:
     recipe: type[RecipeBase]
     module: str  # run, write_report, load
     model_marker: str | None = None  # a file that marks a saved model of this task (None: a plain encoder folder)
+    predictions: str | None = None  # module with predict_file (`domaintune predict`); imports no torch
 
     def impl(self) -> ModuleType:
         return importlib.import_module(self.module)
 
+    def predictions_impl(self) -> ModuleType | None:
+        return importlib.import_module(self.predictions) if self.predictions else None
+
 
 TASKS: dict[str, Task] = {t.name: t for t in [
     Task("similarity", SimilarityRecipe, "domaintune.similarity.task"),
-    Task("classification", ClassificationRecipe, "domaintune.classification.task", "domaintune_classifier.json"),
+    Task("classification", ClassificationRecipe, "domaintune.classification.task", "domaintune_classifier.json",
+         "domaintune.classification.predict"),
     Task("fewshot", FewShotRecipe, "domaintune.fewshot.task"),  # its models are classifier folders
     Task("mlm", MLMRecipe, "domaintune.mlm.task"),
-    Task("ner", NERRecipe, "domaintune.ner.task", "domaintune_tagger.json"),
+    Task("ner", NERRecipe, "domaintune.ner.task", "domaintune_tagger.json", "domaintune.ner.predict"),
     Task("pipeline", PipelineRecipe, "domaintune.pipeline.task"),
 ]}
 RECIPES: dict[str, type[RecipeBase]] = {name: t.recipe for name, t in TASKS.items()}
@@ -86,5 +95,10 @@ def model_task(path: str | Path) -> Task:
 
 
 def load_model(path: str | Path):
-    """Any domaintune model folder (or encoder name) as a predictor with .predict(texts) and .metadata."""
+    """Any domaintune model folder (or encoder name) as a predictor with .predict(texts) and .metadata; an
+    exported folder through onnxruntime / OpenVINO, without importing torch."""
+    from domaintune.deploy.runtime import is_export, load_exported
+
+    if is_export(path):
+        return load_exported(path)
     return model_task(path).impl().load(path)

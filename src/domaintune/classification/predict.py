@@ -1,5 +1,6 @@
 """`domaintune predict` and `domaintune merge-adapter`.
 
+No torch at import: an exported classifier (deploy/runtime.py) predicts through onnxruntime or OpenVINO.
 Prediction handles each row on its own: an empty text, an undecodable line or a text longer than the model's
 maximum gets a status (empty / undecodable / truncated) and the batch goes on. Output files are never
 overwritten.
@@ -14,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from domaintune.classification.loading import load_classifier
 from domaintune.core.io import atomic_write_bytes, atomic_write_text, save_folder_atomically
 from domaintune.errors import DomaintuneError
 
@@ -62,7 +62,9 @@ def predict_file(model: str | Path, input: str | Path, output: str | Path | None
     input = Path(input)
     if output is not None and Path(output).exists():
         raise DomaintuneError(f"{output}: exists; predictions never replace a file (choose another --output)")
-    clf = load_classifier(model)
+    from domaintune import registry
+
+    clf = registry.load_model(model)
     texts, status = read_rows(input, column)
     status = ["empty" if s == "ok" and not t.strip() else s for t, s in zip(texts, status, strict=True)]
     todo = [i for i, s in enumerate(status) if s == "ok"]
@@ -103,6 +105,8 @@ def write_table(path: Path, df: pd.DataFrame) -> None:
 def merge_adapter(model: Path, output: Path) -> Path:
     """Fold an adapter (LoRA, LoHa, LoKr, IA3) into its encoder: a `full` classifier folder (standard encoder
     folder + head)."""
+    from domaintune.classification.loading import load_classifier
+
     clf = load_classifier(model)
     if clf.strategy in ("frozen", "full"):
         raise DomaintuneError(f"{model}: strategy '{clf.strategy}' has no adapter to merge")

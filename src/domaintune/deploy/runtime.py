@@ -123,8 +123,10 @@ class ExportedEmbedder:
     def predict(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         return self.encode(texts, batch_size)
 
-    def get_sentence_embedding_dimension(self) -> int:
+    def get_embedding_dimension(self) -> int:
         return self.dimension
+
+    get_sentence_embedding_dimension = get_embedding_dimension  # sentence-transformers < 6
 
     @property
     def metadata(self) -> dict:

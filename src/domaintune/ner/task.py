@@ -8,12 +8,9 @@ trained model's figures only.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 from pathlib import Path
-
-import pandas as pd
 
 from domaintune.classification.sequence import wrap_adapter
 from domaintune.classification.task import write_report  # the same report: tables, per type, learning curves
@@ -24,12 +21,11 @@ from domaintune.core.trainer import fit
 from domaintune.errors import DomaintuneError
 from domaintune.ner.data import normalise, read_ner
 from domaintune.ner.evaluation import NEREvaluator
+from domaintune.ner.predict import predict_file  # noqa: F401 (the task's `domaintune predict`)
 from domaintune.ner.recipe import NERRecipe
 from domaintune.ner.tagger import Tagger, encode_windows, load_tagger, tag_config
 
 log = logging.getLogger("domaintune")
-
-PREDICTIONS_SUFFIX = ".jsonl"  # `domaintune predict` writes entity spans as JSON lines
 
 
 def load_data(recipe: NERRecipe):
@@ -157,27 +153,6 @@ def card(metrics: dict, recipe: NERRecipe) -> str:
 
 def load(path: str | Path):
     return load_tagger(path)
-
-
-def predict_file(model: str | Path, input: str | Path, output: str | Path | None = None, column: str = "text",
-                 batch_size: int = 64):
-    """Entity spans with character offsets, one record per input row (JSONL)."""
-    from domaintune.classification.predict import read_rows
-    from domaintune.ner.tagger import load_tagger
-
-    if output is not None and Path(output).exists():
-        raise DomaintuneError(f"{output}: exists; predictions never replace a file (choose another --output)")
-    tagger = load_tagger(model)
-    texts, status = read_rows(Path(input), column)
-    ok = [i for i, (tx, s) in enumerate(zip(texts, status, strict=True)) if s == "ok" and tx.strip()]
-    spans = dict(zip(ok, tagger.predict_spans([texts[i] for i in ok], batch_size), strict=True))
-    records = [{"row": i + 1, "text": tx, "status": "ok" if i in spans else (s if s != "ok" else "empty"),
-                "entities": spans.get(i, [])} for i, (tx, s) in enumerate(zip(texts, status, strict=True))]
-    if output is not None:
-        from domaintune.core.io import atomic_write_text
-
-        atomic_write_text(Path(output), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-    return pd.DataFrame(records)
 
 
 def parity_evaluators(recipe, run_dir: Path | None, predictor) -> list:

@@ -214,7 +214,7 @@ class Embedder:
     def __init__(self, path: str | Path):
         self.model = load_sentence_model(str(path))
         self.metadata = {"task": "similarity", "path": str(path),
-                         "dimension": self.model.get_sentence_embedding_dimension(),
+                         "dimension": self.model.get_embedding_dimension(),
                          "max_length": self.model.max_seq_length}
 
     def predict(self, texts: list[str], batch_size: int = 64) -> np.ndarray:

@@ -1,0 +1,46 @@
+"""Tiny models of each kind, trained and exported once per session: an embedder (ONNX fp32), a LoRA classifier
+(ONNX fp32) and a NER tagger (OpenVINO fp32)."""
+
+from __future__ import annotations
+
+import pytest
+
+from domaintune import api
+from domaintune.deploy.export import export_model
+from domaintune.registry import load_recipe
+from tests.tasks.test_classification_end_to_end import tiny_recipe
+from tests.tasks.test_ner_end_to_end import sentences
+
+PARITY_TEXTS = 200  # STSb test sentences for the agreement check (all 2,758 in real exports)
+
+
+@pytest.fixture(scope="session")
+def exported_embedder(tiny_bert, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export") / "embedder-onnx"
+    record = export_model(tiny_bert, out, "onnx", parity_texts=PARITY_TEXTS)
+    return tiny_bert, out, record
+
+
+@pytest.fixture(scope="session")
+def lora_classifier(tiny_bert, job_title_classes, tmp_path_factory):
+    run = tmp_path_factory.mktemp("deploy_cls") / "lora"
+    api.train(tiny_recipe(tiny_bert, job_title_classes, run, "lora"), show_progress=False)
+    out = run.parent / "lora-onnx"
+    record = export_model(run / "model", out, "onnx", parity_texts=PARITY_TEXTS)
+    return run / "model", out, record
+
+
+@pytest.fixture(scope="session")
+def ner_tagger(tiny_bert, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("deploy_ner")
+    (folder / "train.tsv").write_text(sentences(120))
+    (folder / "test.tsv").write_text(sentences(30))
+    run = folder / "run"
+    recipe = load_recipe(None, ["task=ner", "strategy=full", f"model.name={tiny_bert}", "model.max_seq_length=24",
+                                f"data.train={folder / 'train.tsv'}", f"data.test={folder / 'test.tsv'}",
+                                "training.epochs=4", "training.batch_size=16", "training.learning_rate=3e-3",
+                                "training.eval_steps=10", f"output.dir={run}"])
+    api.train(recipe, show_progress=False)
+    out = folder / "ner-openvino"
+    record = export_model(run / "model", out, "openvino", parity_texts=PARITY_TEXTS)
+    return run / "model", out, record
