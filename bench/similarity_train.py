@@ -14,13 +14,15 @@ import argparse
 import csv
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _machine import matmul_ceiling, peak_rss_mib  # noqa: E402
+
 BATCH, EPOCHS, LR, WARMUP, SEED = 16, 1, 2e-5, 0.1, 42
 
 
@@ -102,29 +104,10 @@ def run_system(system: str, stsb_dir: Path, out: Path) -> None:
         "pairs_per_second": round(len(train) * EPOCHS / seconds, 2),
         "real_tokens": counter.real, "padded_tokens": counter.padded,
         "padding_share": round(1 - counter.real / max(counter.padded, 1), 4),
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mib": peak_rss_mib(),
         "after": after_metrics(model),
     }
     (out / f"{system}.json").write_text(json.dumps(result, indent=2))
-
-
-def matmul_ceiling(threads: int) -> dict:
-    """fp32 GFLOP/s of torch matmul at a large square size and at the encoder's own shapes."""
-    import torch
-
-    torch.set_num_threads(threads)
-    res = {}
-    for name, (m, k, n) in {"1024x1024x1024": (1024, 1024, 1024), "ffn 4096x384x1536": (4096, 384, 1536),
-                            "ffn 512x384x1536": (512, 384, 1536)}.items():
-        a, b = torch.randn(m, k), torch.randn(k, n)
-        for _ in range(3):
-            a @ b
-        reps, t = 0, time.perf_counter()
-        while time.perf_counter() - t < 1.5:
-            a @ b
-            reps += 1
-        res[name] = round(2 * m * k * n * reps / (time.perf_counter() - t) / 1e9, 1)
-    return res
 
 
 def profile_domaintune(stsb_dir: Path, steps: int = 40) -> dict:

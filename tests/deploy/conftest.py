@@ -17,7 +17,7 @@ PARITY_TEXTS = 200  # STSb test sentences for the agreement check (all 2,758 in 
 @pytest.fixture(scope="session")
 def exported_embedder(tiny_bert, tmp_path_factory):
     out = tmp_path_factory.mktemp("export") / "embedder-onnx"
-    record = export_model(tiny_bert, out, "onnx", parity_texts=PARITY_TEXTS)
+    record = export_model(tiny_bert, out, "onnx", "none", parity_texts=PARITY_TEXTS)
     return tiny_bert, out, record
 
 
@@ -26,7 +26,7 @@ def lora_classifier(tiny_bert, job_title_classes, tmp_path_factory):
     run = tmp_path_factory.mktemp("deploy_cls") / "lora"
     api.train(tiny_recipe(tiny_bert, job_title_classes, run, "lora"), show_progress=False)
     out = run.parent / "lora-onnx"
-    record = export_model(run / "model", out, "onnx", parity_texts=PARITY_TEXTS)
+    record = export_model(run / "model", out, "onnx", "none", parity_texts=PARITY_TEXTS)
     return run / "model", out, record
 
 
@@ -42,5 +42,5 @@ def ner_tagger(tiny_bert, tmp_path_factory):
                                 "training.eval_steps=10", f"output.dir={run}"])
     api.train(recipe, show_progress=False)
     out = folder / "ner-openvino"
-    record = export_model(run / "model", out, "openvino", parity_texts=PARITY_TEXTS)
+    record = export_model(run / "model", out, "openvino", "none", parity_texts=PARITY_TEXTS)
     return run / "model", out, record

@@ -101,7 +101,8 @@ print("no torch")
     assert res.stdout.strip().endswith("no torch")
 
 
-def test_int8_export_beyond_the_tolerance_is_refused_and_leaves_nothing(tiny_bert, tmp_path, monkeypatch):
+@pytest.mark.parametrize("fmt", ["onnx", "openvino"])
+def test_int8_export_beyond_the_tolerance_is_refused_and_leaves_nothing(tiny_bert, tmp_path, monkeypatch, fmt):
     real_check = export_module.parity.check
 
     def losing_two_points(*args, **kwargs):
@@ -113,11 +114,14 @@ def test_int8_export_beyond_the_tolerance_is_refused_and_leaves_nothing(tiny_ber
     monkeypatch.setattr(export_module.parity, "check", losing_two_points)
     out = tmp_path / "int8"
     with pytest.raises(DomaintuneError, match=r"loses 2.00 points .*tolerance 0.5.*nothing was written"):
-        export_module.export_model(tiny_bert, out, "onnx", "int8", parity_texts=50)
+        export_module.export_model(tiny_bert, out, fmt, "int8", parity_texts=50)
     assert not out.exists() and not list(tmp_path.iterdir())
-    record = export_module.export_model(tiny_bert, out, "onnx", "int8", force=True, parity_texts=50)
+    record = export_module.export_model(tiny_bert, out, fmt, "int8", force=True, parity_texts=50)
     assert record["precision"] == "int8" and record["parity"]["worst_drop_points"] == 2.0
-    assert isinstance(load_exported(out), ExportedEmbedder)
+    exported = load_exported(out)
+    assert isinstance(exported, ExportedEmbedder) and exported.predict(TEXTS).shape == (4, 32)
+    layout = {"onnx": "onnx/model_qint8_avx2.onnx", "openvino": "openvino/openvino_model_qint8_quantized.xml"}[fmt]
+    assert record["sentence_transformers_files"] == [] or (out / layout).exists()
 
 
 def test_export_refuses_bad_arguments_and_never_replaces_a_folder(exported_embedder, tmp_path):
@@ -126,5 +130,8 @@ def test_export_refuses_bad_arguments_and_never_replaces_a_folder(exported_embed
         export_module.export_model(source, folder)
     with pytest.raises(DomaintuneError, match="unknown format 'tflite'"):
         export_module.export_model(source, tmp_path / "x", "tflite")
+    with pytest.raises(DomaintuneError, match="unknown 'int4'"):
+        export_module.export_model(source, tmp_path / "x", "onnx", "int4")
     with pytest.raises(DomaintuneError, match="not a model folder"):
         export_module.export_model(tmp_path / "missing", tmp_path / "x")
+    assert not (tmp_path / "x").exists()

@@ -4,7 +4,7 @@
    (input_ids, attention_mask) -> embedding or logits, pooling / normalisation / head inside;
 2. `torch.onnx.export` (the dynamo exporter: the TorchScript one mis-traces transformers 5's BERT by up to 0.1
    in cosine), with batch and sequence length dynamic;
-3. ONNX: onnxruntime's own transformer optimiser, then `quantize_dynamic` for int8 (S8 weights, per channel);
+3. ONNX: onnxruntime's own transformer optimiser, then `quantize_dynamic` for int8 (S8 weights, per channel, 7-bit);
    OpenVINO: `openvino.convert_model`, then `nncf.quantize` (int8 weights and activations, calibrated on STS
    benchmark dev sentences, not the test ones the parity check scores);
 4. tokenizer, the task's own metadata, `domaintune_export.json`; for sentence-transformers models also their own
@@ -19,10 +19,13 @@ The routes were measured on this project's CPU (AMD EPYC, AVX2, no VNNI): see do
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 from domaintune.core.io import atomic_write_json, atomic_write_text, save_folder_atomically
@@ -66,8 +69,10 @@ def optimise_onnx(src: Path, dst: Path, config) -> None:
 def quantize_onnx(src: Path, dst: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    # S8 weights per channel: on AVX2 without VNNI the fastest route that kept quality (docs/deploy.md)
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True)
+    # S8 weights per channel in 7 bits (reduce_range): on AVX2 without VNNI the int8 kernels add pairs of u8 x s8
+    # products in int16, which full-range weights can saturate; 7 bits cannot. Measured fastest of the dynamic
+    # routes with the least loss (bench/inference.py, docs/deploy.md)
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
 
 
 def calibration_feeds(tokenizer, max_length: int, n: int = 320, batch: int = 16):
@@ -88,13 +93,36 @@ def to_openvino(onnx_path: Path, xml_path: Path, int8: bool, tokenizer, max_leng
     if int8:
         import nncf
 
-        model = nncf.quantize(model, nncf.Dataset(list(calibration_feeds(tokenizer, max_length))),
-                              model_type=nncf.ModelType.TRANSFORMER, subset_size=320)
+        feeds = list(calibration_feeds(tokenizer, max_length))  # 20 batches of 16 sentences
+        model = nncf.quantize(model, nncf.Dataset(feeds), model_type=nncf.ModelType.TRANSFORMER,
+                              subset_size=len(feeds))
     ov.save_model(model, str(xml_path), compress_to_fp16=False)
+
+
+@contextlib.contextmanager
+def quiet():
+    """The exporters' chatter off the terminal: torch.onnx's registry warnings (torchvision ops), onnxruntime's
+    shape-inference prints and the quantiser's root-logger advice. Real failures still raise."""
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "onnxruntime", "nncf", "")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def write_graph(module, tokenizer, target: Path, output_name: str, fmt: str, int8: bool, max_length: int) -> None:
     """One graph in `fmt` (int8 if asked) at `target` (.onnx, or .xml + .bin); intermediates removed."""
+    with quiet():
+        _write_graph(module, tokenizer, target, output_name, fmt, int8, max_length)
+
+
+def _write_graph(module, tokenizer, target: Path, output_name: str, fmt: str, int8: bool, max_length: int) -> None:
     raw = target.with_name(f".{target.name}.raw.onnx")
     to_onnx(module, tokenizer, raw, output_name)
     if fmt == "onnx":
@@ -131,7 +159,7 @@ def sentence_transformers_layout(predictor, source: Path, folder: Path, fmt: str
     return [name]
 
 
-def export_model(model: str | Path, output: str | Path, fmt: str = "onnx", quantize: str = "none",
+def export_model(model: str | Path, output: str | Path, fmt: str = "openvino", quantize: str = "int8",
                  tolerance: float = 0.5, force: bool = False, overwrite: bool = False,
                  parity_texts: int | None = None) -> dict:
     """Export `model` to `output`; returns the export record with its parity check."""

@@ -9,7 +9,9 @@ One request, top to bottom:
 3. the model's worker thread (one per model, so model work never blocks the event loop) takes the job and any
    jobs queued behind it up to a token budget (dynamic batching), counts their tokens, runs the model's
    `predict(texts)` once for all of them, and hands each job its rows back on the event loop;
-4. the endpoint shapes the rows: OpenAI `/v1/embeddings`, TEI `/embed`, `/similarity`, `/classify`, `/ner`.
+4. the endpoint shapes the rows: OpenAI `/v1/embeddings`, TEI `/embed`, `/similarity`, `/classify`, `/ner`;
+   answers are `JSONResponse`s built from plain lists (FastAPI's `jsonable_encoder` walks every float of an
+   embedding and cost more than the model per one-text request).
 
 A model is any predictor of the task contract (deploy/runtime.py's exported ones, or torch ones): embedders have
 `encode`, classifiers are `Classifier`s, taggers are `Tagger`s. uvicorn drains in-flight requests on Ctrl-C
@@ -377,9 +379,9 @@ def create_app(models: dict[str, ServedModel], limits: Limits, api_key: str | No
         emb, tokens = await run(m, check_texts(req.input, "input", limits), None)
         enc = (lambda v: base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode()) if (
             req.encoding_format == "base64") else (lambda v: v.tolist())
-        return {"object": "list", "model": m.name,
-                "data": [{"object": "embedding", "index": i, "embedding": enc(v)} for i, v in enumerate(emb)],
-                "usage": {"prompt_tokens": sum(tokens), "total_tokens": sum(tokens)}}
+        return JSONResponse({"object": "list", "model": m.name, "data": [
+            {"object": "embedding", "index": i, "embedding": enc(v)} for i, v in enumerate(emb)],
+            "usage": {"prompt_tokens": sum(tokens), "total_tokens": sum(tokens)}})
 
     @app.post("/embed")
     async def tei_embed(request: Request):
@@ -389,7 +391,7 @@ def create_app(models: dict[str, ServedModel], limits: Limits, api_key: str | No
                                 "(mean pooling and normalisation are part of the model)")
         m = pick(req.model, "embeddings")
         emb, _ = await run(m, check_texts(req.inputs, "inputs", limits), req.truncate)
-        return emb.tolist()
+        return JSONResponse(emb.tolist())
 
     @app.post("/similarity")
     async def similarity(request: Request):
@@ -397,13 +399,13 @@ def create_app(models: dict[str, ServedModel], limits: Limits, api_key: str | No
         m = pick(req.model, "embeddings")
         texts = check_texts([req.source], "source", limits) + check_texts(req.candidates, "candidates", limits)
         emb, _ = await run(m, texts, req.truncate)
-        return {"model": m.name, "scores": [round(float(s), 6) for s in emb[1:] @ emb[0]]}
+        return JSONResponse({"model": m.name, "scores": [round(float(s), 6) for s in emb[1:] @ emb[0]]})
 
     async def rows_of(request: Request, need: str, key: str):
         req = await body(request, TextsRequest)
         m = pick(req.model, need)
         rows, _ = await run(m, check_texts(req.inputs, "inputs", limits), req.truncate)
-        return {"model": m.name, key: rows}
+        return JSONResponse({"model": m.name, key: rows})
 
     @app.post("/classify")
     async def classify(request: Request):
