@@ -34,20 +34,23 @@ EOF
 
 echo "== demo, bf16"
 start=$(date +%s)
-$DOMAINTUNE demo --output "$OUT/demo" --set model.name="$MODEL" --set training.precision=bf16
+$DOMAINTUNE demo --output "$OUT/demo" --set model.name="$MODEL" --set training.precision=bf16 || echo "demo FAILED"
 echo "demo wall seconds: $(( $(date +%s) - start ))"
 
 echo "== SST-2 full fine-tune, bf16"
 start=$(date +%s)
 $DOMAINTUNE train bench/recipes/sst2_compare.yaml --set strategy=full --set model.name="$MODEL" \
   --set training.precision=bf16 --set data.train="$TRAIN" --set data.test="$SST2_DIR/dev.tsv" \
-  --output "$OUT/sst2_full"
+  --output "$OUT/sst2_full" || echo "sst2 full FAILED"
 echo "sst2 full wall seconds: $(( $(date +%s) - start ))"
 
 python3 - "$OUT" <<'EOF'
 import json, sys
 from pathlib import Path
 for run in ("demo", "sst2_full"):
+    if not (Path(sys.argv[1]) / run / "metrics.json").exists():
+        print(run, "did not finish")
+        continue
     m = json.loads((Path(sys.argv[1]) / run / "metrics.json").read_text())
     t = m.get("training", {})
     print(run, "train seconds", t.get("seconds"), "steps", t.get("global_step"), "precision", t.get("precision"),

@@ -62,6 +62,11 @@ class TrainingBase(Section):
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig, description="early stopping")
     seed: int = Field(42, description="one seed for python, numpy and torch")
     tensorboard: bool = Field(True, description="write TensorBoard logs to RUN/tensorboard")
+    device: Literal["auto", "cuda", "mps", "cpu"] = Field("auto", description="auto: cuda, else mps, else cpu")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="auto: bf16 on a GPU that has it, else fp32 (always fp32 on a CPU)"
+    )
+    gradient_checkpointing: bool = Field(False, description="recompute activations in backward: less memory, slower")
 
 
 class RecipeBase(Section):

@@ -6,7 +6,6 @@ seeding behave identically everywhere.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from domaintune.core.callbacks import (
     latest_complete_checkpoint,
     remove_incomplete_checkpoints,
 )
+from domaintune.errors import DomaintuneError
 
 log = logging.getLogger("domaintune")
 
@@ -25,6 +25,8 @@ def training_arguments(t, checkpoint_dir: Path, metric_key: str | None, greater_
                        eval_batch_size: int) -> dict:
     """Keyword arguments for transformers' TrainingArguments (and sentence-transformers' subclass)
     from a recipe's `training` section (recipe.TrainingBase)."""
+    device = resolve_device(t.device)
+    precision = resolve_precision(t.precision, device)
     return dict(
         output_dir=str(checkpoint_dir),
         num_train_epochs=t.epochs,
@@ -52,8 +54,39 @@ def training_arguments(t, checkpoint_dir: Path, metric_key: str | None, greater_
         data_seed=t.seed,
         disable_tqdm=True,
         dataloader_num_workers=0,
-        use_cpu=None if has_accelerator() else True,
+        use_cpu=device == "cpu",
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        activation_checkpointing=t.gradient_checkpointing,  # transformers 5.2x: the new name of gradient checkpointing
     )
+
+
+def resolve_device(device: str) -> str:
+    """The recipe's `training.device` made concrete; asking for what torch does not see is an error."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    mps = hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
+    if device == "auto":
+        return "cuda" if cuda else "mps" if mps else "cpu"
+    if (device == "cuda" and not cuda) or (device == "mps" and not mps):
+        raise DomaintuneError(f"recipe: training.device is {device}, but torch sees no {device} device here; use "
+                              "auto or cpu")
+    return device
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """`training.precision` for `device`: auto is bf16 on a GPU that supports it, else fp32."""
+    import torch
+
+    bf16_ok = device == "cuda" and torch.cuda.is_bf16_supported()
+    if precision == "auto":
+        return "bf16" if bf16_ok else "fp32"
+    if precision == "fp16" and device == "cpu":
+        raise DomaintuneError("recipe: training.precision fp16 needs a GPU; on a CPU use fp32 (or bf16)")
+    if precision == "bf16" and device == "cuda" and not bf16_ok:
+        raise DomaintuneError("recipe: training.precision bf16: this GPU has no bf16; use fp16 or fp32")
+    return precision
 
 
 def fit(trainer_cls, args_cls, t, run_dir: Path, metric_key: str | None, greater_is_better: bool,
@@ -68,11 +101,26 @@ def fit(trainer_cls, args_cls, t, run_dir: Path, metric_key: str | None, greater
     args = args_cls(**{**training_arguments(t, checkpoint_dir, metric_key, greater_is_better, eval_batch_size),
                        **(extra_args or {})})
     trainer = trainer_cls(args=args, callbacks=callbacks(t, run_dir, metric_key, show_progress), **trainer_kwargs)
+    log.info("training on %s, %s: batch %d per device x %d accumulation x %d process(es) = global batch %d",
+             args.device, precision_of(args), t.batch_size, t.gradient_accumulation_steps, args.world_size,
+             global_batch(t, args.world_size))
     prepare_trainer(trainer)
     resume_from = resume_checkpoint(checkpoint_dir, resume)
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume_from)
-    return trainer, run_statistics(trainer, result, time.perf_counter() - start, resume_from, rows, t, metric_key)
+    stats = run_statistics(trainer, result, time.perf_counter() - start, resume_from, rows, t, metric_key)
+    stats.update(device=str(args.device), precision=precision_of(args), per_device_batch_size=t.batch_size,
+                 world_size=args.world_size, global_batch_size=global_batch(t, args.world_size))
+    return trainer, stats
+
+
+def precision_of(args) -> str:
+    return "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
+
+
+def global_batch(t, world_size: int) -> int:
+    """Rows per optimiser update over all processes."""
+    return t.batch_size * t.gradient_accumulation_steps * world_size
 
 
 def callbacks(t, run_dir: Path, metric_key: str, show_progress: bool) -> list:
@@ -115,7 +163,7 @@ def run_statistics(trainer, result, seconds: float, resume_from: str | None, row
     """What every trainer reports: time, steps, throughput, best checkpoint, early stop, loss, log history."""
     state = trainer.state
     steps_run = state.global_step - (int(Path(resume_from).name.split("-")[1]) if resume_from else 0)
-    seen = steps_run * t.batch_size * t.gradient_accumulation_steps
+    seen = steps_run * global_batch(t, trainer.args.world_size)
     return {
         "seconds": round(seconds, 2),
         "global_step": state.global_step,
@@ -129,10 +177,3 @@ def run_statistics(trainer, result, seconds: float, resume_from: str | None, row
         "train_loss": result.training_loss,
         "log_history": state.log_history,
     }
-
-
-@functools.cache
-def has_accelerator() -> bool:
-    import torch
-
-    return torch.cuda.is_available() or (hasattr(torch.backends, "mps") and torch.backends.mps.is_available())
