@@ -13,7 +13,8 @@ DOMAINTUNE=${DOMAINTUNE:-domaintune}
 MODEL=${MODEL:-all-MiniLM-L6-v2}
 SST2_DIR=${SST2_DIR:-../shared/datasets/sst2}
 OUT=${OUT:-bench/out/gpu}
-TRAIN=$(ls "$SST2_DIR"/train.tsv "$SST2_DIR"/train.tsv.gz 2>/dev/null | head -1)
+TRAIN="$SST2_DIR/train.tsv"
+[ -f "$TRAIN" ] || TRAIN="$SST2_DIR/train.tsv.gz"
 
 python3 - <<'EOF'
 import torch
