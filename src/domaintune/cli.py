@@ -31,7 +31,10 @@ SET_HELP = "override any recipe field, e.g. --set training.epochs=2 (repeatable)
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if not verbose else logging.DEBUG, format="%(message)s",
+    from domaintune.core.distributed import is_main
+
+    level = logging.DEBUG if verbose else logging.INFO if is_main() else logging.WARNING  # rank 0 tells the story
+    logging.basicConfig(level=level, format="%(message)s",
                         handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)], force=True)
     for noisy in ("sentence_transformers", "transformers", "datasets", "httpx", "huggingface_hub", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING if not verbose else logging.INFO)
@@ -94,11 +97,15 @@ def init(task: str = typer.Argument("similarity", help="task of the recipe"),
 
 
 def _train_like(run, what: str):
+    from domaintune.core.distributed import is_main
+
     try:
         metrics = run()
     except KeyboardInterrupt:
         console.print(f"[yellow]interrupted. Continue with the same command plus --resume ({what}).[/]")
         raise typer.Exit(130) from None
+    if not is_main():  # the other processes of a multi-process run: rank 0 reports
+        raise typer.Exit(0)
     print_metrics(metrics)
     return metrics
 

@@ -75,20 +75,20 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | None = No
 
 
 def run(recipe: RecipeBase, **kwargs) -> dict:
-    check_single_process()
+    check_processes(recipe)
     return get(recipe.task).impl().run(recipe, **kwargs)
 
 
-def check_single_process() -> None:
-    """Training runs in one process (one CPU machine or one GPU) until every task is rank-aware (issue #15): under
-    torchrun / accelerate launch with several processes, each would write the same run folder."""
-    import os
+def check_processes(recipe: RecipeBase) -> None:
+    """Under torchrun / accelerate launch with several processes, only a rank-aware run may start (issue #15):
+    another would have every process write the same run folder."""
+    from domaintune.core.distributed import world_size
 
-    world = os.environ.get("WORLD_SIZE", "1")
-    if world.isdigit() and int(world) > 1:
-        raise DomaintuneError(f"training runs in one process for now, and this is one of {world} (WORLD_SIZE; "
-                              "torchrun or accelerate launch): start `domaintune train` directly, on one GPU or "
-                              "the CPU (docs/scale.md)")
+    if world_size() > 1 and not recipe.multi_process():
+        raise DomaintuneError(f"this {recipe.task} run works in one process for now, and this is one of "
+                              f"{world_size()} (WORLD_SIZE; torchrun or accelerate launch); several processes work "
+                              "for similarity, ner and classification with full or adapter strategies. Start "
+                              "`domaintune train` directly, on one GPU or the CPU (docs/scale.md)")
 
 
 def report_module(kind: str) -> ModuleType:

@@ -134,6 +134,9 @@ class ClassificationRecipe(RecipeBase):
     def trains_encoder(self) -> bool:
         return self.strategy != "frozen"
 
+    def multi_process(self) -> bool:
+        return self.strategy != "frozen"  # the frozen feature pass is not sharded across ranks yet
+
     def as_ran(self, run_dir: Path) -> ClassificationRecipe:
         """A run from before the pooled head (session 7) trained transformers' [CLS] -> pooler head whatever its
         model.pooling said, so it reads as model.pooling: pooler: neither --resume nor compare takes it for a

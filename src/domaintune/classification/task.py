@@ -108,6 +108,8 @@ def run(recipe: ClassificationRecipe, resume: bool = False, overwrite: bool = Fa
                                                      weights, resume=resume, show_progress=show_progress,
                                                      validator=evaluators[0])
     log_history = train_stats.pop("log_history", [])
+    if (done := run.rank_done(train_stats)) is not None:  # several processes: rank 0 evaluates and writes
+        return done
 
     # 5. after, by the same evaluators
     with run.timed("evaluate_after"):

@@ -77,6 +77,10 @@ class RecipeBase(Section):
         (the Universal Sentence Encoder) is allowed then."""
         return True
 
+    def multi_process(self) -> bool:
+        """Whether this run may go under torchrun / accelerate launch with several processes (rank-aware)."""
+        return False
+
     def as_ran(self, run_dir: Path) -> RecipeBase:
         """This recipe as the run in `run_dir` actually ran it (a task whose meaning of a field changed between
         versions reads its old run folders here); --resume and compare compare hashes of this."""

@@ -3,6 +3,9 @@
     prepare the run folder -> read and validate data -> (folder created, recipe saved) -> load the model ->
     evaluate before (cached) -> train -> evaluate after -> save model and card atomically -> metrics -> report
 
+Under several processes (torchrun / accelerate launch; core/distributed.py) rank 0 alone prepares the folder,
+computes "before" and writes everything; the other ranks wait at barriers, train, and return without writing.
+
 A task's `run` reads top to bottom and fills in the steps (its data, model, evaluators and training); `Run` owns
 the skeleton, so no task retypes it: the run-folder rules, seeding, timings, the cached "before", the metrics
 envelope (timings, versions, recipe hash), the atomic model folder with its card inside, and the report.
@@ -16,6 +19,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
+from domaintune.core import distributed
 from domaintune.core.io import atomic_write_json, atomic_write_text, package_versions, save_folder_atomically, set_seed
 from domaintune.core.recipe import save_recipe
 from domaintune.core.rundir import prepare_run_dir
@@ -26,7 +30,8 @@ class Run:
         self.t_all = time.perf_counter()
         self.recipe, self.resume = recipe, resume
         self.timings: dict[str, float] = {}
-        self.dir: Path = prepare_run_dir(recipe, resume, overwrite)
+        distributed.init()
+        self.dir: Path = distributed.main_first(lambda: prepare_run_dir(recipe, resume, overwrite))
         self.seed()
 
     def seed(self, seed: int | None = None) -> None:
@@ -41,23 +46,42 @@ class Run:
         yield
         self.timings[step] = round(time.perf_counter() - t, 2)
 
+    def read_data(self, read: Callable[[], tuple]) -> tuple:
+        """The task's data step, timed; under several processes rank 0 first (it may write generated data into the
+        run folder), then the others, which read it."""
+        with self.timed("data"):
+            return distributed.main_first(read)
+
     def start(self) -> None:
         """After the data was read and validated (a bad file leaves no half run behind): the folder and recipe."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        save_recipe(self.recipe, self.dir / "recipe.yaml")
+        if distributed.is_main():
+            self.dir.mkdir(parents=True, exist_ok=True)
+            save_recipe(self.recipe, self.dir / "recipe.yaml")
+        distributed.barrier()
 
     def before(self, compute: Callable[[], dict]) -> dict:
         """The 'before' evaluation, computed once and cached in RUN/before.json with its seconds, so a resumed run
         does not pay for it twice."""
         path = self.dir / "before.json"
-        if path.exists():
-            cached = json.loads(path.read_text())
-        else:
+
+        def computed_once() -> dict:
+            if path.exists():
+                return json.loads(path.read_text())
             t = time.perf_counter()
-            cached = {**compute(), "seconds": round(time.perf_counter() - t, 2)}
-            atomic_write_json(path, cached)
+            result = {**compute(), "seconds": round(time.perf_counter() - t, 2)}
+            atomic_write_json(path, result)
+            return result
+
+        cached = distributed.main_first(computed_once)  # the other ranks read rank 0's
         self.timings["evaluate_before"] = cached["seconds"]
         return cached
+
+    def rank_done(self, training: dict) -> dict | None:
+        """Under several processes the other ranks are done once training is (rank 0 evaluates and writes): their
+        return value; None on rank 0 (and in one process)."""
+        if distributed.is_main():
+            return None
+        return {"task": self.recipe.task, "rank": distributed.rank(), "training": training}
 
     def finish(self, metrics: dict, write_model: Callable[[Path], None] | None, card: Callable[[dict], str] | None,
                report: Callable[..., dict], log_history: list | None = None) -> dict:

@@ -128,10 +128,12 @@ def callbacks(t, run_dir: Path, metric_key: str, show_progress: bool) -> list:
     from transformers import EarlyStoppingCallback
     from transformers.integrations import TensorBoardCallback
 
-    out = [RichProgressCallback(metric_key, enabled=show_progress), CheckpointCompleteCallback()]
+    from domaintune.core.distributed import is_main
+
+    out = [RichProgressCallback(metric_key, enabled=show_progress and is_main()), CheckpointCompleteCallback()]
     if t.early_stopping.patience > 0:
         out.append(EarlyStoppingCallback(t.early_stopping.patience, t.early_stopping.min_delta))
-    if t.tensorboard:
+    if t.tensorboard and is_main():  # one event file per run, not per process
         from torch.utils.tensorboard import SummaryWriter
 
         out.append(TensorBoardCallback(tb_writer=SummaryWriter(str(Path(run_dir) / "tensorboard"))))

@@ -56,5 +56,5 @@ class NERRecipe(RecipeBase):
     evaluation: NEREvaluationConfig = Field(default_factory=NEREvaluationConfig, description="evaluation")
     output: NEROutputConfig = Field(default_factory=NEROutputConfig, description="where results go")
 
-
-
+    def multi_process(self) -> bool:
+        return True

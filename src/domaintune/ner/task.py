@@ -104,6 +104,8 @@ def run(recipe: NERRecipe, resume: bool = False, overwrite: bool = False, show_p
                          processing_class=tokenizer, compute_metrics=evaluators[0].compute_metrics)
     log_history = stats.pop("log_history")
     run.timings["train"] = stats["seconds"]
+    if (done := run.rank_done(stats)) is not None:  # several processes: rank 0 evaluates and writes
+        return done
 
     # there is no "before": an untrained token-classification head predicts noise
     tagger = Tagger(trainer.model.eval(), tokenizer, tags, length, recipe.strategy, base)

@@ -138,3 +138,6 @@ class SimilarityRecipe(RecipeBase):
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="the optimisation")
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig, description="before/after evaluation")
     output: OutputConfig = Field(default_factory=OutputConfig, description="where results go")
+
+    def multi_process(self) -> bool:
+        return True

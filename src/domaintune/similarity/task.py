@@ -21,6 +21,7 @@ from domaintune.similarity.evaluation import build_suite
 from domaintune.similarity.losses import POSITIVE_ONLY
 from domaintune.similarity.recipe import SimilarityRecipe
 from domaintune.similarity.taxonomy import build_pairs, retrieval_task, retrieval_tasks
+from domaintune.similarity.trainer import train_pairs
 
 log = logging.getLogger("domaintune")
 
@@ -100,11 +101,10 @@ def run(recipe: SimilarityRecipe, resume: bool = False, overwrite: bool = False,
     run = Run(recipe, resume, overwrite)
 
     # 1. data (read and validated before anything else is written: a bad file leaves no half run behind)
-    with run.timed("data"):
-        train_df, val_df, test_df, retrieval, val_retrieval, source = load_data(recipe, run.dir)
+    train_df, val_df, test_df, retrieval, val_retrieval, source = run.read_data(lambda: load_data(recipe, run.dir))
     run.start()
-    log.info("data: %d train, %d validation, %s test pairs", len(train_df), len(val_df),
-             len(test_df) if test_df is not None else 0)
+    log.info("data: %d train, %d validation, %d test pairs", len(train_df), len(val_df),
+             0 if test_df is None else len(test_df))
 
     # 2. model (shared weights for both texts of a pair: one SentenceTransformer)
     model = load_model_of(recipe)
@@ -115,8 +115,6 @@ def run(recipe: SimilarityRecipe, resume: bool = False, overwrite: bool = False,
     before = run.before(lambda: evaluate(model, suite, recipe, "before", baselines=True))
 
     # 4. train (the best checkpoint by the validation metric is loaded at the end)
-    from domaintune.similarity.trainer import train_pairs
-
     run.seed()
     train_stats = train_pairs(model, train_df, val_df, recipe, run.dir, resume=resume, show_progress=show_progress,
                               validation_retrieval=val_retrieval)
@@ -125,6 +123,9 @@ def run(recipe: SimilarityRecipe, resume: bool = False, overwrite: bool = False,
         interpolate_weights(model, load_model_of(recipe), recipe.training.interpolate_base)
         log.info("weights interpolated: %.2f of the base model's, %.2f of the tuned",
                  recipe.training.interpolate_base, 1 - recipe.training.interpolate_base)
+
+    if (done := run.rank_done(train_stats)) is not None:  # several processes: rank 0 evaluates and writes
+        return done
 
     # 5. evaluate after, by the same evaluators
     with run.timed("evaluate_after"):

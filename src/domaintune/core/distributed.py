@@ -1,0 +1,52 @@
+"""Several processes of one run (torchrun / accelerate launch), through Accelerate's process state.
+
+Rank 0 alone prepares the run folder, evaluates and writes; the other ranks wait at barriers and train. The
+trainers (transformers', sentence-transformers') already wrap the model in DDP and shard the data loader; this
+module is what the run template needs around them. In one process every function is a no-op.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+
+def world_size() -> int:
+    value = os.environ.get("WORLD_SIZE", "1")
+    return int(value) if value.isdigit() else 1
+
+
+def rank() -> int:
+    value = os.environ.get("RANK", "0")
+    return int(value) if value.isdigit() else 0
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def init() -> None:
+    """Join the process group (gloo on CPUs, NCCL on GPUs) before the first barrier: Accelerate's PartialState,
+    the same state the trainers use later."""
+    if world_size() > 1:
+        from accelerate import PartialState
+
+        PartialState()
+
+
+def barrier() -> None:
+    if world_size() > 1:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.barrier()
+
+
+def main_first(fn: Callable):
+    """`fn()` on rank 0, then (after it wrote what it writes) on the other ranks, which find it done."""
+    if is_main():
+        result = fn()
+        barrier()
+        return result
+    barrier()
+    return fn()
