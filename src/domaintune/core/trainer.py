@@ -57,11 +57,7 @@ def training_arguments(t, checkpoint_dir: Path, metric_key: str | None, greater_
         use_cpu=device == "cpu",
         bf16=precision == "bf16",
         fp16=precision == "fp16",
-        activation_checkpointing=t.gradient_checkpointing,
-        # each process's loss is the mean over its own rows and DDP averages the gradients; transformers' default
-        # also multiplies the loss by the processes for models whose forward takes **kwargs (seen: a classifier's
-        # loss 2.17 per process under two processes against 1.14 in one)
-        average_tokens_across_devices=False,  # transformers 5.2x: the new name of gradient checkpointing
+        activation_checkpointing=t.gradient_checkpointing,  # transformers 5.2x: the new name of gradient checkpointing
     )
 
 

@@ -101,7 +101,8 @@ def run(recipe: NERRecipe, resume: bool = False, overwrite: bool = False, show_p
     trainer, stats = fit(Trainer, TrainingArguments, t, run.dir, metric_key, greater, recipe.evaluation.batch_size,
                          n_windows, resume, show_progress, extra, model=model, train_dataset=train_ds,
                          eval_dataset=val_ds, data_collator=DataCollatorForTokenClassification(tokenizer),
-                         processing_class=tokenizer, compute_metrics=evaluators[0].compute_metrics)
+                         processing_class=tokenizer, compute_metrics=evaluators[0].compute_metrics,
+                         compute_loss_func=token_loss)
     log_history = stats.pop("log_history")
     run.timings["train"] = stats["seconds"]
     if (done := run.rank_done(stats)) is not None:  # several processes: rank 0 evaluates and writes
@@ -124,6 +125,19 @@ def run(recipe: NERRecipe, resume: bool = False, overwrite: bool = False, show_p
         "training": stats,
     }
     return run.finish(metrics, tagger.save, lambda mt: card(mt, recipe), write_report, log_history)
+
+
+def token_loss(outputs, labels, num_items_in_batch=None):
+    """Cross-entropy summed over the labelled tokens, divided by the labelled tokens of the whole optimiser step
+    (every process, every accumulated batch; the Trainer counts them). transformers' BERT token head takes the mean
+    of its own batch instead, which under several processes the Trainer then also multiplies by their number."""
+    import torch.nn.functional as F
+
+    logits = outputs["logits"] if isinstance(outputs, dict) else outputs[1]
+    total = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100,
+                            reduction="sum")
+    count = num_items_in_batch if num_items_in_batch is not None else (labels != -100).sum()
+    return total / count
 
 
 def window_dataset(tokenizer, sentences, tags: list[str], length: int):
