@@ -138,9 +138,13 @@ def weighted_loss(class_weights: np.ndarray | None, multi: bool):
     def compute_loss(outputs, targets, num_items_in_batch=None):
         logits = outputs.logits
         if multi:
-            return torch.nn.functional.binary_cross_entropy_with_logits(
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(
                 logits, targets.float(), pos_weight=weight.to(logits.device))
-        return torch.nn.functional.cross_entropy(logits, targets, weight=weight.to(logits.device))
+        else:
+            loss = torch.nn.functional.cross_entropy(logits, targets, weight=weight.to(logits.device))
+        # the Trainer treats a compute_loss_func's loss as normalised by the step's items over all processes (and
+        # multiplies it by their number): this batch's share of them (1 in one process without accumulation)
+        return loss * targets.numel() / num_items_in_batch if num_items_in_batch is not None else loss
 
     return compute_loss
 
