@@ -9,7 +9,7 @@ from domaintune import api
 from domaintune.deploy.export import export_model
 from domaintune.registry import load_recipe
 from tests.tasks.test_classification_end_to_end import tiny_recipe
-from tests.tasks.test_ner_end_to_end import sentences
+from tests.tasks.test_ner_end_to_end import write_ner_files
 
 PARITY_TEXTS = 200  # STSb test sentences for the agreement check (all 2,758 in real exports)
 
@@ -32,9 +32,7 @@ def lora_classifier(tiny_bert, job_title_classes, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def ner_tagger(tiny_bert, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("deploy_ner")
-    (folder / "train.tsv").write_text(sentences(120))
-    (folder / "test.tsv").write_text(sentences(30))
+    folder = write_ner_files(tmp_path_factory.mktemp("deploy_ner"), 120, 30)
     run = folder / "run"
     recipe = load_recipe(None, ["task=ner", "strategy=full", f"model.name={tiny_bert}", "model.max_seq_length=24",
                                 f"data.train={folder / 'train.tsv'}", f"data.test={folder / 'test.tsv'}",

@@ -26,12 +26,16 @@ def sentences(n):
     return "\n\n".join(out) + "\n"
 
 
+def write_ner_files(folder, train: int, test: int):
+    """train.tsv and test.tsv of generated CoNLL sentences in `folder` (also used by the deploy and scale tests)."""
+    (folder / "train.tsv").write_text(sentences(train))
+    (folder / "test.tsv").write_text(sentences(test))
+    return folder
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("ner")
-    (folder / "train.tsv").write_text(sentences(160))
-    (folder / "test.tsv").write_text(sentences(40))
-    return folder
+    return write_ner_files(tmp_path_factory.mktemp("ner"), 160, 40)
 
 
 @pytest.fixture(scope="module", params=["full", "lora"])

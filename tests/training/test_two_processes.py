@@ -126,12 +126,9 @@ def ner_recipe(root, model, data, out, batch_size: int):
 
 @pytest.fixture(scope="module")
 def ner_data(tmp_path_factory):
-    from tests.tasks.test_ner_end_to_end import sentences
+    from tests.tasks.test_ner_end_to_end import write_ner_files
 
-    folder = tmp_path_factory.mktemp("ddp_ner")
-    (folder / "train.tsv").write_text(sentences(120))
-    (folder / "test.tsv").write_text(sentences(30))
-    return folder
+    return write_ner_files(tmp_path_factory.mktemp("ddp_ner"), 120, 30)
 
 
 @pytest.mark.parametrize("task", ["classification", "ner"])
