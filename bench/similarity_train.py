@@ -2,8 +2,11 @@
 
 Same model (all-MiniLM-L6-v2), data (STS benchmark train), loss (cosine MSE), batch size (16), epochs (1),
 learning rate, warm-up and seed. Each system trains in its own subprocess so peak memory is its own.
-Reported: training pairs/s, real vs padded tokens, peak RSS, STSb test Spearman and ESCO retrieval after.
-Then one domaintune run is profiled: where the time goes, and how close to this CPU's matmul ceiling.
+Reported: training pairs/s, real vs padded tokens, peak RSS, STSb test Spearman and ESCO retrieval after, for
+sentence-transformers, domaintune as the recipe defaults train, and domaintune with `model.freeze_embeddings`.
+Then the levers one by one on the same length-grouped batches in one process (step time: eager, embeddings
+frozen, fused AdamW, torch.compile), and one domaintune run profiled: where the time goes, and how close to this
+CPU's matmul ceiling.
 
     python bench/similarity_train.py [--stsb-dir ../shared/datasets/stsb_en] [--out bench/out]
 """
@@ -71,6 +74,10 @@ def run_system(system: str, stsb_dir: Path, out: Path) -> None:
     set_seed(SEED)
     train = load_train(stsb_dir)
     model = load_sentence_model("all-MiniLM-L6-v2", max_seq_length=128)
+    if system == "domaintune-frozen-embeddings":
+        from domaintune.models import freeze
+
+        freeze(model, True, 0)
     counter = TokenCounter(model)
     start = time.perf_counter()
     if system == "sentence-transformers":
@@ -108,6 +115,57 @@ def run_system(system: str, stsb_dir: Path, out: Path) -> None:
         "after": after_metrics(model),
     }
     (out / f"{system}.json").write_text(json.dumps(result, indent=2))
+
+
+def step_levers(stsb_dir: Path, steps: int = 25) -> dict:
+    """Mean step time (forward + backward + clip + optimiser) of each lever alone, on the same length-grouped
+    batches, after 5 warm-up steps (torch.compile: its compilation is in the warm-up and reported apart)."""
+    import torch
+
+    from domaintune.models import freeze, load_sentence_model
+    from domaintune.similarity.losses import build_loss
+    from domaintune.similarity.sampler import LengthGroupedBatchSampler, row_lengths
+
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+    train = load_train(stsb_dir)
+    out = {}
+    for lever in ("eager (as domaintune trains)", "embeddings frozen", "fused AdamW", "torch.compile"):
+        torch.manual_seed(SEED)
+        model = load_sentence_model("all-MiniLM-L6-v2", max_seq_length=128)
+        if lever == "embeddings frozen":
+            freeze(model, True, 0)
+        model.train()
+        loss_fn = build_loss("cosine_mse", model)
+        if lever == "torch.compile":
+            model[0].auto_model = torch.compile(model[0].auto_model, dynamic=True)
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=LR, fused=lever == "fused AdamW")
+        lengths = row_lengths(model.tokenizer, [train.text_a.tolist(), train.text_b.tolist()], 128)
+        batches = list(LengthGroupedBatchSampler(list(range(len(train))), BATCH, False, seed=SEED,
+                                                 lengths=lengths))[:steps + 5]
+
+        def step(b, model=model, loss_fn=loss_fn, params=params, opt=opt):
+            rows = train.iloc[b]
+            feats = [model.preprocess(rows.text_a.tolist()), model.preprocess(rows.text_b.tolist())]
+            loss_fn(feats, torch.tensor(rows.score.values, dtype=torch.float32)).backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            opt.zero_grad()
+
+        t0 = time.perf_counter()
+        for b in batches[:5]:
+            step(b)
+        warm = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for b in batches[5:]:
+            step(b)
+        out[lever] = {"seconds_per_step": round((time.perf_counter() - t0) / steps, 4),
+                      "warm_up_seconds": round(warm, 1)}
+        print(f"  lever {lever}: {out[lever]}", flush=True)
+    base = out["eager (as domaintune trains)"]["seconds_per_step"]
+    for v in out.values():
+        v["speedup"] = round(base / v["seconds_per_step"], 3)
+    return out
 
 
 def profile_domaintune(stsb_dir: Path, steps: int = 40) -> dict:
@@ -185,28 +243,38 @@ def main() -> None:
     if not (args.stsb_dir / "sts-train.tsv").exists():
         sys.exit(f"STSb train not found in {args.stsb_dir}; pass --stsb-dir")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    for system in ("sentence-transformers", "domaintune"):
+    systems = ("sentence-transformers", "domaintune", "domaintune-frozen-embeddings")
+    for system in systems:
         print(f"training {system} ...", flush=True)
         subprocess.run([sys.executable, __file__, "--system", system, "--stsb-dir", str(args.stsb_dir),
                         "--out", str(args.out)], check=True, env=env)
-    st = json.loads((args.out / "sentence-transformers.json").read_text())
-    dt = json.loads((args.out / "domaintune.json").read_text())
+    results = {s: json.loads((args.out / f"{s}.json").read_text()) for s in systems}
+    st = results["sentence-transformers"]
     threads = int(os.environ.get("BENCH_THREADS", "2"))
     ceiling = matmul_ceiling(threads)
+    print("levers, one at a time ...", flush=True)
+    levers = step_levers(args.stsb_dir)
     prof = profile_domaintune(args.stsb_dir)
     peak = ceiling["1024x1024x1024"]
+    # the whole run's rate on real tokens: 6 x non-embedding parameters per real token (profile's accounting)
+    run_gflops = {s: round(6 * prof["non_embedding_params"] * r["real_tokens"] / r["train_seconds"] / 1e9, 1)
+                  for s, r in results.items()}
     summary = {
-        "speedup_pairs_per_second": round(dt["pairs_per_second"] / st["pairs_per_second"], 2),
-        "stsb_test_spearman_difference_points": round(
-            (dt["after"]["stsb_test"]["spearman"] - st["after"]["stsb_test"]["spearman"]) * 100, 2),
-        "sentence-transformers": st, "domaintune": dt, "matmul_gflops": ceiling,
+        "speedup_pairs_per_second": {s: round(r["pairs_per_second"] / st["pairs_per_second"], 2)
+                                     for s, r in results.items()},
+        "stsb_test_spearman_difference_points": {
+            s: round((r["after"]["stsb_test"]["spearman"] - st["after"]["stsb_test"]["spearman"]) * 100, 2)
+            for s, r in results.items()},
+        "whole_run_gflops_real_tokens": run_gflops,
+        "whole_run_share_of_matmul_peak": {s: round(g / peak, 3) for s, g in run_gflops.items()},
+        **results, "matmul_gflops": ceiling, "levers": levers,
         "profile": {k: v for k, v in prof.items() if k != "top_ops"},
         "share_of_matmul_peak_real_tokens": round(prof["achieved_gflops_real_tokens"] / peak, 3),
     }
     (args.out / "similarity_train.json").write_text(json.dumps(summary, indent=2))
     (args.out / "profile_top_ops.txt").write_text(prof["top_ops"])
-    print(json.dumps({k: v for k, v in summary.items() if k not in ("sentence-transformers", "domaintune")}, indent=2))
-    for r in (st, dt):
+    print(json.dumps({k: v for k, v in summary.items() if k not in results}, indent=2))
+    for r in results.values():
         print(f"{r['system']:>22}: {r['pairs_per_second']:7.2f} pairs/s  padding {r['padding_share']:.0%}  "
               f"peak RSS {r['peak_rss_mib']:.0f} MiB  STSb test {r['after']['stsb_test']['spearman']:.4f}  "
               f"retrieval MRR@10 {r['after']['retrieval']['mrr@10']:.4f}")

@@ -44,3 +44,32 @@ def test_in_batch_negatives_all_directions(tiny_bert):
     model.eval()
     a, b = one(feats, torch.tensor([1.0, 1.0])), four(feats, torch.tensor([1.0, 1.0]))
     assert torch.isfinite(a) and torch.isfinite(b) and not torch.isclose(a, b)
+
+
+def test_cached_in_batch_negatives_gives_the_same_loss_and_gradients(tiny_bert):
+    """GradCache (training.cached_mini_batch_size) changes memory, not the loss: same value and gradients as the
+    plain in-batch-negatives loss on one batch (eval mode, so no dropout noise differs between the two)."""
+    from domaintune.models import load_sentence_model
+    from domaintune.similarity.losses import build_loss
+
+    model = load_sentence_model(str(tiny_bert), 32)
+    model.eval()
+    anchors = ["a nurse", "a data engineer", "a cook", "a pilot", "a welder", "a judge", "a baker", "a miner"]
+    positives = ["the nurse", "an engineer", "chef", "airline pilot", "welding worker", "court judge", "bakery worker",
+                 "coal miner"]
+
+    def loss_and_grads(mini_batch):
+        model.zero_grad()
+        loss_fn = build_loss("in_batch_negatives", model, cached_mini_batch_size=mini_batch)
+        loss = loss_fn([model.preprocess(anchors), model.preprocess(positives)], torch.ones(len(anchors)))
+        loss.backward()
+        return float(loss.detach()), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    plain_loss, plain = loss_and_grads(None)
+    cached_loss, cached = loss_and_grads(3)  # 8 rows in mini-batches of 3, the last one short
+    assert type(build_loss("in_batch_negatives", model, cached_mini_batch_size=3)).__name__ == \
+        "CachedMultipleNegativesRankingLoss"
+    assert math.isclose(plain_loss, cached_loss, rel_tol=1e-5)
+    assert plain.keys() == cached.keys() and plain
+    for name in plain:
+        torch.testing.assert_close(plain[name], cached[name], atol=1e-6, rtol=1e-4, msg=name)

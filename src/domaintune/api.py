@@ -158,7 +158,7 @@ DEMO_OVERRIDES = [
     "training.loss=in_batch_negatives",  # synonyms together, the rest of the batch apart: a retrieval objective
     "training.batch_size=64",  # 63 in-batch negatives per pair
     "training.learning_rate=8e-5",
-    "training.epochs=2",
+    "training.epochs=1",  # 255 steps: MRR@10 +0.051 in half the time of 2 epochs (+0.056); < 10 min at ~95 GFLOP/s
     "model.freeze_embeddings=true",  # 1.25x faster steps on a CPU (bench/freeze_embeddings.py); vocabulary kept
 ]
 

@@ -81,13 +81,34 @@ def test_two_processes_match_one_with_the_same_global_batch(setting):
     assert res.stdout.count("before / after") == 1  # one report on the terminal
 
 
-def test_a_two_process_run_killed_hard_resumes_to_the_same_weights(setting):
+def test_in_batch_negatives_gathered_across_two_processes_match_one(setting):
+    """in_batch_negatives with gather_across_devices (every process's pairs are negatives for every anchor) and
+    GradCache mini-batches on two processes: the weights of one process with the global batch, plain loss."""
+    root, model = setting
+    common = ("training.loss=in_batch_negatives", "training.positive_min_score=0", "training.hard_negatives=false")
+    one, two = root / "ibn-one", root / "ibn-two"
+    train(recipe_file(root, model, one, 16, *common), 1)
+    train(recipe_file(root, model, two, 8, *common, "training.cached_mini_batch_size=3"), 2)
+    a = load_file(str(one / "model" / "model.safetensors"))
+    b = load_file(str(two / "model" / "model.safetensors"))
+    worst = max(float(abs(a[k] - b[k]).max()) for k in a)
+    assert worst < 1e-4, f"largest weight difference {worst}"
+    base = load_file(str(model / "model.safetensors"))
+    assert max(float(abs(a[k] - base[k]).max()) for k in a) > 1e-3
+
+
+@pytest.mark.parametrize("task", ["similarity", "classification", "ner"])
+def test_a_two_process_run_killed_hard_resumes_to_the_same_weights(setting, job_title_classes, ner_data, task):
     import signal
     import time
 
     root, model = setting
-    reference, killed = root / "reference", root / "killed"
-    recipe = lambda out: recipe_file(root, model, out, 8, "training.max_steps=40", "training.eval_steps=10")  # noqa: E731
+    make = {"similarity": lambda out, *extra: recipe_file(root, model, out, 8, *extra),
+            "classification": lambda out, *extra: written(classification_recipe(root, model, job_title_classes, out,
+                                                                                  8, *extra), out),
+            "ner": lambda out, *extra: written(ner_recipe(root, model, ner_data, out, 8, *extra), out)}[task]
+    reference, killed = root / f"{task}-reference", root / f"{task}-killed"
+    recipe = lambda out: make(out, "training.max_steps=40", "training.eval_steps=10")  # noqa: E731
     train(recipe(reference), 2)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
@@ -97,31 +118,39 @@ def test_a_two_process_run_killed_hard_resumes_to_the_same_weights(setting):
     while time.time() < deadline and proc.poll() is None:
         if list(killed.glob("checkpoints/checkpoint-*/domaintune_checkpoint_complete.json")):
             break
-        time.sleep(0.05)
+        time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both workers at once
     proc.wait()
     assert not (killed / "metrics.json").exists(), "the run finished before it could be killed"
     train(recipe(killed), 2, "--resume")
     m = json.loads((killed / "metrics.json").read_text())["training"]
     assert m["resumed_from"] and m["global_step"] == 40
-    a = load_file(str(reference / "model" / "model.safetensors"))
-    b = load_file(str(killed / "model" / "model.safetensors"))
-    assert max(float(abs(a[k] - b[k]).max()) for k in a) < 1e-4
+    names = sorted(p.name for p in (reference / "model").glob("*.safetensors"))
+    assert names == sorted(p.name for p in (killed / "model").glob("*.safetensors")) and names
+    for name in names:
+        a, b = load_file(str(reference / "model" / name)), load_file(str(killed / "model" / name))
+        assert max(float(abs(a[k] - b[k]).max()) for k in a) < 1e-4, name
 
 
-def classification_recipe(root, model, data, out, batch_size: int):
+def written(recipe, out):
+    path = out.parent / f"{out.name}.yaml"
+    path.write_text(recipe_to_yaml(recipe))
+    return path
+
+
+def classification_recipe(root, model, data, out, batch_size: int, *extra: str):
     from tests.tasks.test_classification_end_to_end import tiny_recipe
 
     return tiny_recipe(model, data, out, "full", f"training.batch_size={batch_size}", "training.max_steps=6",
-                       "training.eval_steps=6", "training.group_by_length=false")
+                       "training.eval_steps=6", "training.group_by_length=false", *extra)
 
 
-def ner_recipe(root, model, data, out, batch_size: int):
+def ner_recipe(root, model, data, out, batch_size: int, *extra: str):
     return load_recipe(None, [
         "task=ner", "strategy=full", f"model.name={model}", "model.max_seq_length=24",
         f"data.train={data / 'train.tsv'}", f"data.test={data / 'test.tsv'}", f"training.batch_size={batch_size}",
         "training.max_steps=6", "training.eval_steps=6", "training.learning_rate=3e-3",
-        "training.group_by_length=false", f"output.dir={out}"])
+        "training.group_by_length=false", f"output.dir={out}", *extra])
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +182,84 @@ def test_classification_and_ner_under_two_processes_match_one(setting, job_title
     assert "test" in m["after"] and (runs[2] / "report.html").exists()
     assert len(list((runs[2] / "tensorboard").glob("events.*"))) == 1  # written once, by rank 0
     assert res.stdout.count("before / after") <= 1 and "Traceback" not in res.stderr
+
+
+def test_frozen_classification_shards_its_feature_pass_across_two_processes(setting, job_title_classes):
+    """strategy frozen: each process encodes its share of the rows, the features are gathered, and the linear probe,
+    head and evaluation come out as in one process (the encoder is in eval mode: the same numbers)."""
+    from tests.tasks.test_classification_end_to_end import tiny_recipe
+
+    root, model = setting
+    metrics = {}
+    for processes in (1, 2):
+        out = root / f"frozen-{processes}"
+        path = root / f"frozen-{processes}.yaml"
+        path.write_text(recipe_to_yaml(tiny_recipe(model, job_title_classes, out, "frozen",
+                                                   f"frozen.cache_dir={root / f'cache-{processes}'}")))
+        train(path, processes)
+        metrics[processes] = json.loads((out / "metrics.json").read_text())
+        assert len(list((root / f"cache-{processes}").glob("*.npy"))) >= 3  # train, validation, test features
+    for side in ("before", "after"):
+        for split, values in metrics[1][side].items():
+            for name, value in values.items():
+                assert abs(value - metrics[2][side][split][name]) < 1e-6, (side, split, name)
+
+
+def test_mlm_runs_under_two_processes(setting, tmp_path):
+    import pandas as pd
+
+    from domaintune.core.resources import resource_path
+
+    root, model = setting
+    esco = pd.read_csv(resource_path("esco_occupations_en.csv.gz"), dtype=str, keep_default_na=False)
+    corpus = tmp_path / "domain.txt"
+    corpus.write_text("\n".join(f"{r.preferred_label} is also called {r.alt_labels.replace(chr(10), ', ')}."
+                                for r in esco[:200].itertuples()))
+    out = tmp_path / "mlm"
+    path = tmp_path / "mlm.yaml"
+    path.write_text(recipe_to_yaml(load_recipe(None, [
+        "task=mlm", f"model.name={model}", "model.max_seq_length=32", f"data.train={corpus}", "training.max_steps=6",
+        "training.eval_steps=3", "training.batch_size=4", "evaluation.max_eval_blocks=20", f"output.dir={out}"])))
+    res = train(path, 2)
+    m = json.loads((out / "metrics.json").read_text())
+    assert (m["training"]["world_size"], m["training"]["global_batch_size"], m["training"]["global_step"]) == (2, 8, 6)
+    assert m["after"]["domain_validation"]["perplexity"] > 1
+    assert (out / "model" / "config.json").exists() and len(list((out / "tensorboard").glob("events.*"))) == 1
+    assert res.stdout.count("before / after") == 1
+
+
+def test_fewshot_and_a_pipeline_run_under_two_processes(setting, job_title_classes, tmp_path):
+    """Few-shot: the contrastive phase data-parallel, the rest repeated per rank, rank 0 writing. A pipeline
+    (mlm -> classification, and the last stage alone): each stage under both processes, the next stage loading the
+    model rank 0 wrote."""
+    root, model = setting
+    from tests.tasks.test_fewshot_end_to_end import recipe as fewshot_recipe
+
+    fewshot = tmp_path / "fewshot"
+    path = tmp_path / "fewshot.yaml"
+    path.write_text(recipe_to_yaml(fewshot_recipe(model, job_title_classes, fewshot)))
+    res = train(path, 2)
+    m = json.loads((fewshot / "metrics.json").read_text())
+    assert [s["seed"] for s in m["seeds"]] == [0, 1] and sorted(p.name for p in (fewshot / "seeds").glob("*.json")) \
+        == ["0.json", "1.json"]
+    assert m["seeds"][0]["body"]["steps"] > 0 and (fewshot / "model").exists()
+    assert res.stdout.count("before / after") == 1
+
+    corpus = tmp_path / "domain.txt"
+    corpus.write_text("\n".join(f"{t} works with {u}" for t in ("nurse", "cook", "pilot", "welder", "judge")
+                                for u in ("people", "tools", "data", "machines", "food", "aircraft")))
+    stages = [{"task": "mlm", "data": {"train": str(corpus)}, "training": {"max_steps": 4, "eval_steps": 2},
+               "evaluation": {"general_text": False, "max_eval_blocks": 10}},
+              {"task": "classification", "strategy": "full",
+               "data": {"train": str(job_title_classes / "train.csv"), "test": str(job_title_classes / "test.csv")},
+               "training": {"max_steps": 4, "eval_steps": 2}, "frozen": {"cache_dir": str(tmp_path / "c")}}]
+    pipeline = tmp_path / "pipeline"
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(recipe_to_yaml(load_recipe(None, ["task=pipeline", f"model.name={model}",
+                                                      f"output.dir={pipeline}", f"stages={json.dumps(stages)}"])))
+    train(path, 2)
+    m = json.loads((pipeline / "metrics.json").read_text())
+    assert [s["stage"] for s in m["stages"]] == ["1-mlm", "2-classification"]
+    assert "pipeline_vs_alone" in m and (pipeline / "alone-classification" / "model").exists()
+    for stage in ("1-mlm", "2-classification", "alone-classification"):
+        assert json.loads((pipeline / stage / "metrics.json").read_text())["training"]["world_size"] == 2

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from domaintune.core import distributed
 from domaintune.core.batching import padded_arrays
 from domaintune.core.io import atomic_write_bytes
 
@@ -89,18 +90,24 @@ def cached_features(encoder, model_fingerprint: str, ids: list[list[int]], pad_i
                     layers: int = 1, pooling: str = "mean", batch_size: int = 64, noise_pass: int = 0,
                     what: str = "") -> tuple[np.ndarray, bool]:
     """Features for these token ids, from the disk cache when present. Returns (features, was_cached).
-    noise_pass > 0 computes a dropout-noised pass, seeded by its number."""
+    noise_pass > 0 computes a dropout-noised pass, seeded by its number.
+
+    Under several processes every rank calls this together: rank 0's cache decides for all, each rank encodes
+    its contiguous share of the rows, the shares are gathered on every rank, and rank 0 writes the cache."""
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / f"{cache_key(model_fingerprint, ids, layers, pooling, noise_pass)}.npy"
-        if path.exists():
-            return np.load(path), True
+        if distributed.from_main(path.exists):
+            return distributed.from_main(lambda: np.load(path)), True
     if noise_pass:
         torch.manual_seed(noise_pass)
-    log.info("encoding %d %s texts%s (frozen encoder, once)", len(ids), what,
-             f", noisy pass {noise_pass}" if noise_pass else "")
-    feats = encode_features(encoder, ids, pad_id, layers, pooling, batch_size, noisy=noise_pass > 0)
-    if path is not None:
+    mine = distributed.shard(len(ids))
+    log.info("encoding %d %s texts%s (frozen encoder, once)%s", len(ids), what,
+             f", noisy pass {noise_pass}" if noise_pass else "",
+             f"; this process: rows {mine.start}-{mine.stop - 1}" if distributed.world_size() > 1 else "")
+    feats = distributed.gather_rows(encode_features(encoder, [ids[i] for i in mine], pad_id, layers, pooling,
+                                                    batch_size, noisy=noise_pass > 0))
+    if path is not None and distributed.is_main():
         buf = io.BytesIO()
         np.save(buf, feats)
         atomic_write_bytes(path, buf.getvalue())

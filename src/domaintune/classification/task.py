@@ -95,7 +95,8 @@ def run(recipe: ClassificationRecipe, resume: bool = False, overwrite: bool = Fa
     # 3. before: the untouched encoder + logistic regression (cached in the run folder for --resume)
     probe = lambda: probe_before(recipe, frozen, labels, train_df.iloc[:n_original], train_ids, y_train,  # noqa: E731
                                  evaluators)
-    before = run.before(probe) if recipe.evaluation.linear_probe else {"metrics": {}, "details": {}}
+    # (under several processes every rank takes part: the frozen encoder's feature pass is sharded across them)
+    before = run.before(probe, everywhere=True) if recipe.evaluation.linear_probe else {"metrics": {}, "details": {}}
 
     # 4. train the strategy
     run.seed()
@@ -108,12 +109,14 @@ def run(recipe: ClassificationRecipe, resume: bool = False, overwrite: bool = Fa
                                                      weights, resume=resume, show_progress=show_progress,
                                                      validator=evaluators[0])
     log_history = train_stats.pop("log_history", [])
-    if (done := run.rank_done(train_stats)) is not None:  # several processes: rank 0 evaluates and writes
-        return done
+    if recipe.strategy != "frozen" and (done := run.rank_done(train_stats)) is not None:
+        return done  # several processes: rank 0 evaluates and writes
 
-    # 5. after, by the same evaluators
+    # 5. after, by the same evaluators (frozen: on every rank, its feature pass sharded)
     with run.timed("evaluate_after"):
         after, after_details = run_evaluators(classifier, evaluators, "after")
+    if (done := run.rank_done(train_stats)) is not None:
+        return done
 
     # 6. save the model (atomically, with its card), metrics, report
     metrics = {

@@ -50,3 +50,36 @@ def main_first(fn: Callable):
         return result
     barrier()
     return fn()
+
+
+def from_main(fn: Callable):
+    """`fn()` computed on rank 0 and its (picklable) result sent to every rank: one decision, one value for all
+    (e.g. whether a cache file exists where rank 0 writes it). Every rank must call it."""
+    if world_size() == 1:
+        return fn()
+    import torch.distributed as dist
+
+    box = [fn() if is_main() else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def shard(n: int) -> range:
+    """This rank's contiguous share of n rows (ranks in order; the first n % world_size ranks take one more)."""
+    size, r = world_size(), rank()
+    per, extra = divmod(n, size)
+    start = r * per + min(r, extra)
+    return range(start, start + per + (1 if r < extra else 0))
+
+
+def gather_rows(part):
+    """Every rank's array of rows (from `shard`), concatenated in rank order, on every rank. Every rank must call
+    it; in one process it returns `part`."""
+    if world_size() == 1:
+        return part
+    import numpy as np
+    import torch.distributed as dist
+
+    parts = [None] * world_size()
+    dist.all_gather_object(parts, part)
+    return np.concatenate([p for p in parts if p is not None and len(p)] or [part])

@@ -59,20 +59,25 @@ class Run:
             save_recipe(self.recipe, self.dir / "recipe.yaml")
         distributed.barrier()
 
-    def before(self, compute: Callable[[], dict]) -> dict:
+    def before(self, compute: Callable[[], dict], everywhere: bool = False) -> dict:
         """The 'before' evaluation, computed once and cached in RUN/before.json with its seconds, so a resumed run
-        does not pay for it twice."""
+        does not pay for it twice. Under several processes rank 0 computes it and the others read its file; with
+        `everywhere` every rank computes it together (its feature pass is sharded across them) and rank 0 writes."""
         path = self.dir / "before.json"
 
         def computed_once() -> dict:
-            if path.exists():
+            if everywhere:  # one decision and one value for all ranks: rank 0's file
+                if distributed.from_main(path.exists):
+                    return distributed.from_main(lambda: json.loads(path.read_text()))
+            elif path.exists():
                 return json.loads(path.read_text())
             t = time.perf_counter()
             result = {**compute(), "seconds": round(time.perf_counter() - t, 2)}
-            atomic_write_json(path, result)
+            if distributed.is_main():
+                atomic_write_json(path, result)
             return result
 
-        cached = distributed.main_first(computed_once)  # the other ranks read rank 0's
+        cached = computed_once() if everywhere else distributed.main_first(computed_once)
         self.timings["evaluate_before"] = cached["seconds"]
         return cached
 

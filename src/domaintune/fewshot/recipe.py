@@ -82,3 +82,6 @@ class FewShotRecipe(RecipeBase):
     )
     output: FewShotOutputConfig = Field(default_factory=FewShotOutputConfig, description="where results go")
 
+
+    def multi_process(self) -> bool:
+        return True  # the contrastive phase data-parallel; the seconds-long phases repeated on every rank

@@ -39,6 +39,7 @@ from domaintune.classification.heads import fit_logistic, train_mlp
 from domaintune.classification.loading import load_classifier
 from domaintune.classification.task import card, confident_mistakes
 from domaintune.classification.task import write_report as classification_report
+from domaintune.core import distributed
 from domaintune.core.evaluator import default_direction
 from domaintune.core.io import atomic_write_json, save_folder_atomically, set_seed
 from domaintune.core.report import deltas
@@ -255,19 +256,26 @@ def run(recipe: FewShotRecipe, resume: bool = False, overwrite: bool = False, sh
     seeds, first = [], None
     for seed in recipe.training.seeds:  # each seed's result is saved as it finishes: --resume skips it
         done = run.dir / "seeds" / f"{seed}.json"
-        if resume and done.exists():
+        if resume and distributed.from_main(done.exists):  # several processes: rank 0's folder decides
             log.info("seed %d already finished: reused", seed)
-            seeds.append(json.loads(done.read_text()))
+            seeds.append(distributed.from_main(lambda: json.loads(done.read_text())))  # noqa: B023
             continue
+        # several processes: phase 1 runs data-parallel (DDP through the Trainer); phases 2-3 and the evaluation
+        # are seconds, repeated on every rank from the same weights and seed; rank 0 alone writes
         clf, result = run_seed(recipe, seed, pool, labels, base_model, evaluator,
                                run.dir / "seeds" / str(seed), resume, show_progress)
         log.info("seed %d: linear probe %.4f -> few-shot %.4f (accuracy, test)", seed,
                  result["before"]["accuracy"], result["after"]["accuracy"])
         if seed == recipe.training.seeds[0]:
             first = clf
-            save_folder_atomically(run.dir / "seeds" / str(seed) / "model", clf.save)  # kept for --resume
-        atomic_write_json(done, result)
+        if distributed.is_main():
+            if seed == recipe.training.seeds[0]:
+                save_folder_atomically(run.dir / "seeds" / str(seed) / "model", clf.save)  # kept for --resume
+            atomic_write_json(done, result)
+        distributed.barrier()
         seeds.append(result)
+    if (finished := run.rank_done({"seeds": len(seeds)})) is not None:
+        return finished
     if first is None:  # resumed after the first seed: its model from the run folder
         first = load_classifier(run.dir / "seeds" / str(recipe.training.seeds[0]) / "model")
     first.base = {"name": m.name}

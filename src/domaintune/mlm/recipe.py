@@ -58,3 +58,5 @@ class MLMRecipe(RecipeBase):
     evaluation: MLMEvaluationConfig = Field(default_factory=MLMEvaluationConfig, description="held-out perplexity")
     output: MLMOutputConfig = Field(default_factory=MLMOutputConfig, description="where results go")
 
+    def multi_process(self) -> bool:
+        return True

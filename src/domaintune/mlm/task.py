@@ -79,8 +79,7 @@ def run(recipe: MLMRecipe, resume: bool = False, overwrite: bool = False, show_p
     from transformers import Trainer, TrainingArguments
 
     run = Run(recipe, resume, overwrite)
-    with run.timed("data"):
-        train_docs, val_docs = load_documents(recipe)
+    train_docs, val_docs = run.read_data(lambda: load_documents(recipe))
     run.start()
 
     model, tokenizer, fresh_head = load_mlm_model(recipe.model.name)
@@ -103,6 +102,8 @@ def run(recipe: MLMRecipe, resume: bool = False, overwrite: bool = False, show_p
                          eval_dataset=Dataset.from_list(evaluators[0].rows), data_collator=collator)
     log_history = stats.pop("log_history")
     run.timings["train"] = stats["seconds"]
+    if (done := run.rank_done(stats)) is not None:  # several processes: rank 0 evaluates and writes
+        return done
     with run.timed("evaluate_after"):
         after = run_evaluators(model, evaluators, "after")[0]
 

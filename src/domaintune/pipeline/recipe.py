@@ -36,6 +36,11 @@ class PipelineRecipe(RecipeBase):
             self.stage_recipes(recipes)
         return self
 
+    def multi_process(self) -> bool:
+        from domaintune import registry
+
+        return all(stage.multi_process() for stage in self.stage_recipes(registry.RECIPES))
+
     def stage_recipes(self, recipes: dict[str, type[RecipeBase]]) -> list[RecipeBase]:
         """Each stage validated as a recipe of its own task (`recipes`: the registry's classes); errors name the
         stage ('stages.1.training.epocs')."""

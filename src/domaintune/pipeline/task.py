@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 from domaintune import registry
+from domaintune.core import distributed
 from domaintune.core.report import deltas, direction, fmt, metrics_table, verdict, write_pages
 from domaintune.core.run import Run
 from domaintune.pipeline.recipe import PipelineRecipe
@@ -28,23 +29,35 @@ def run(recipe: PipelineRecipe, resume: bool = False, overwrite: bool = False, s
         stage = stage.model_copy(deep=True)
         stage.model.name, stage.output.dir = base, str(folder)
         done = folder / "metrics.json"
-        if done.exists() and json.loads(done.read_text()).get("recipe_hash") == stage.hash():
+        # under several processes rank 0's folder decides for all, and every rank waits for the stage's model
+        # (rank 0 writes it) before the next stage loads it
+        finished = distributed.from_main(
+            lambda: json.loads(done.read_text()) if done.exists() else None)
+        if finished and finished.get("recipe_hash") == stage.hash():
             log.info("pipeline: %s already finished, reused", folder.name)
-            return json.loads(done.read_text())
+            return finished
         log.info("pipeline: stage %s on %s", folder.name, base)
-        return registry.run(stage, resume=(folder / "recipe.yaml").exists(), show_progress=show_progress)
+        result = registry.run(stage, resume=distributed.from_main((folder / "recipe.yaml").exists),
+                              show_progress=show_progress)
+        distributed.barrier()
+        return result
 
     base, results = recipe.model.name, []
     for k, stage in enumerate(stages):
         folder = run.dir / f"{k + 1}-{stage.task}"
         m = run_stage(stage, base, folder)
-        results.append({"stage": folder.name, "task": stage.task, "base_model": base, "before": m["before"],
-                        "after": m["after"], "delta": m["delta"], "directions": m.get("directions", {})})
+        if distributed.is_main():  # the other ranks' stage results are their rank_done records
+            results.append({"stage": folder.name, "task": stage.task, "base_model": base, "before": m["before"],
+                            "after": m["after"], "delta": m["delta"], "directions": m.get("directions", {})})
         base = str(folder / "model")
-    metrics = {"task": "pipeline", "stages": results, "model_dir": str(Path(base))}
+    alone = None
     if recipe.compare_last_stage_alone and len(stages) > 1:
+        alone = run_stage(stages[-1], recipe.model.name, run.dir / f"alone-{stages[-1].task}")
+    if (done := run.rank_done({})) is not None:  # several processes: rank 0 gathered the stages' results
+        return done
+    metrics = {"task": "pipeline", "stages": results, "model_dir": str(Path(base))}
+    if alone is not None:
         last = stages[-1]
-        alone = run_stage(last, recipe.model.name, run.dir / f"alone-{last.task}")
         metrics["last_stage_alone"] = {"stage": f"alone-{last.task}", "after": alone["after"]}
         metrics["pipeline_vs_alone"] = {"pipeline": results[-1]["after"], "alone": alone["after"],
                                         "delta": deltas(alone["after"], results[-1]["after"])}

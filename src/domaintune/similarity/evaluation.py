@@ -39,6 +39,19 @@ class PairSimilarityEvaluator(Evaluator):
                            "pearson": float(out[f"{self.name}_pearson_cosine"])})
 
 
+class _EmbeddingsKept(InformationRetrievalEvaluator):
+    """sentence-transformers' retrieval evaluator, keeping the query and corpus embeddings it computed, so the
+    per-query ranks of the report come from the same pass (encoding twice cost the demo ~10 s per evaluation)."""
+
+    kept: dict[str, list] | None = None  # a dict while keeping (RetrievalEvaluator.evaluate with keep_ranks)
+
+    def embed_inputs(self, model, sentences, encode_fn_name=None, **kwargs):
+        emb = super().embed_inputs(model, sentences, encode_fn_name=encode_fn_name, **kwargs)
+        if self.kept is not None:
+            self.kept.setdefault(encode_fn_name, []).append(emb)  # the corpus comes in chunks, in corpus order
+        return emb
+
+
 class RetrievalEvaluator(Evaluator):
     primary_metric = "mrr@10"
     greater_is_better = True
@@ -49,26 +62,33 @@ class RetrievalEvaluator(Evaluator):
         self.queries, self.corpus, self.relevant = queries, corpus, relevant
         self.n_queries, self.n_corpus = len(queries), len(corpus)
         at = [1] if validation else [1, 10]  # validation during training: only what picks the best checkpoint
-        self.st_evaluator = InformationRetrievalEvaluator(
+        self.st_evaluator = _EmbeddingsKept(
             queries, corpus, relevant, name=name, batch_size=batch_size, show_progress_bar=False,
             mrr_at_k=[10], ndcg_at_k=[10], accuracy_at_k=at, precision_recall_at_k=at,
             map_at_k=[100], score_functions=None,
         )
 
     def evaluate(self, model) -> EvalResult:
-        out = self.st_evaluator(model)
+        self.st_evaluator.kept = {} if self.keep_ranks else None
+        try:
+            out = self.st_evaluator(model)
+            ranks = {"ranks": self.ranks()} if self.keep_ranks else {}
+        finally:
+            self.st_evaluator.kept = None
         pick = lambda key: float(next(v for k, v in out.items() if k.endswith(key)))  # noqa: E731
         metrics = {"mrr@10": pick("_mrr@10"), "recall@1": pick("_recall@1"), "recall@10": pick("_recall@10"),
                    "map": pick("_map@100")}
-        return EvalResult(metrics, {"ranks": self.ranks(model)} if self.keep_ranks else {})
+        return EvalResult(metrics, ranks)
 
-    def ranks(self, model) -> dict[str, int]:
-        """Each query's rank of its best relevant document (1 = first), for the report's 'what changed'."""
-        qids, dids = list(self.queries), list(self.corpus)
-        enc = lambda texts: model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True,  # noqa: E731
-                                         normalize_embeddings=True, show_progress_bar=False)
-        q, d = enc([self.queries[i] for i in qids]), enc([self.corpus[i] for i in dids])
-        scores = q @ d.T
+    def ranks(self) -> dict[str, int]:
+        """Each query's rank of its best relevant document (1 = first) by cosine, for the report's 'what changed',
+        from the embeddings the evaluation just computed."""
+        import torch
+
+        ev = self.st_evaluator
+        qids, dids = ev.queries_ids, ev.corpus_ids
+        unit = lambda parts: torch.nn.functional.normalize(torch.cat(parts).float(), dim=-1).cpu().numpy()  # noqa: E731
+        scores = unit(ev.kept["query"]) @ unit(ev.kept["document"]).T
         col = {doc: k for k, doc in enumerate(dids)}
         out = {}
         for row, qid in enumerate(qids):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from domaintune.core.recipe import ModelConfig, RecipeBase, Section, TrainingBase
+from domaintune.errors import DomaintuneError
 
 DEFAULT_PROBES = [
     "Data Scientist",
@@ -85,6 +86,15 @@ class TrainingConfig(TrainingBase):
         ["query_to_doc"], description="in_batch_negatives: which in-batch similarities act as negatives "
         "(all four = GTE's improved contrastive loss)"
     )
+    gather_across_devices: bool = Field(
+        True, description="in_batch_negatives under several processes: every process's pairs are negatives for "
+        "every anchor (the same negatives as one process with the global batch); off = each process's own only"
+    )
+    cached_mini_batch_size: int | None = Field(
+        None, ge=1, description="in_batch_negatives: GradCache (sentence-transformers' "
+        "CachedMultipleNegativesRankingLoss) in mini-batches of this size, so batch_size sets the negatives, not "
+        "the memory; null = off"
+    )
     hard_negatives: bool = Field(
         True, description="in_batch_negatives on a taxonomy: add a sibling concept's label to each pair"
     )
@@ -96,6 +106,13 @@ class TrainingConfig(TrainingBase):
         0.0, ge=0, lt=1, description="WiSE-FT: the saved model = (1 - x) * tuned + x * base weights, keeping "
         "more general ability (STSb); applied to the best checkpoint; 0 = off"
     )
+
+    @model_validator(mode="after")
+    def _cache_needs_in_batch_negatives(self):
+        if self.cached_mini_batch_size and self.loss != "in_batch_negatives":
+            raise DomaintuneError(f"recipe: 'training.cached_mini_batch_size' is for loss in_batch_negatives, "
+                                  f"not {self.loss!r}")
+        return self
 
 
 class EvaluationConfig(Section):
