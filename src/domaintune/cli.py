@@ -343,6 +343,34 @@ def labels_from_taxonomy(taxonomy: str = typer.Argument(..., help="taxonomy tabl
     out.print(f"wrote {output}: {stats['rows']} rows, {stats['classes']} classes")
 
 
+@data_app.command("mine-negatives")
+def mine_negatives(pairs: Path = typer.Argument(..., help="positive pairs: text_a, text_b (and optionally score)"),
+                   output: Path = typer.Option(..., "--output", "-o", help="CSV to write (text_a, text_b, negative)"),
+                   model: str = typer.Option("all-MiniLM-L6-v2", help="the encoder that ranks the candidates"),
+                   text_a: str = typer.Option("text_a", help="column of the query / anchor"),
+                   text_b: str = typer.Option("text_b", help="column of the relevant text"),
+                   score: str = typer.Option("score", help="score column, if any: rows >= --min-score are positive"),
+                   min_score: float = typer.Option(0.8, help="with a score column (0-1 scale after normalising)"),
+                   set_: list[str] = typer.Option([], "--set", help="mining settings, e.g. --set num_negatives=3 "
+                                                  "--set range_max=100 (see training.mining in `domaintune init`)"),
+                   overwrite: bool = typer.Option(False, help="replace --output if it exists")):
+    """Hard negatives for positive-only pairs, mined with an encoder (embeddings cached beside --output)."""
+    from domaintune.models import load_sentence_model
+    from domaintune.registry import load_recipe
+    from domaintune.similarity import mining
+
+    if output.exists() and not overwrite:
+        raise DomaintuneError(f"{output}: exists; choose another --output or pass --overwrite")
+    cfg = load_recipe(None, ["training.loss=in_batch_negatives",
+                             *(f"training.mining.{s}" for s in set_)]).training.mining
+    positives = mining.read_positive_pairs(pairs, text_a, text_b, score, min_score)
+    mined = mining.mine_negatives(positives, load_sentence_model(model), cfg,
+                                  output.parent / f"{output.stem}.embeddings")
+    mining.write_triplets(mined, output)
+    out.print(f"wrote {output}: {len(mined)} (anchor, positive, negative) rows for {len(positives)} positive pairs; "
+              f"train on it with training.loss=in_batch_negatives")
+
+
 @models_app.command("list")
 def models_list():
     """Named model sources: what each needs, and whether it is installed and prepared."""

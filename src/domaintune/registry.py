@@ -31,6 +31,7 @@ from domaintune.mlm.recipe import MLMRecipe
 from domaintune.ner.recipe import NERRecipe
 from domaintune.pipeline.recipe import PipelineRecipe
 from domaintune.similarity.recipe import SimilarityRecipe
+from domaintune.unsupervised.recipe import SimCSERecipe, TSDAERecipe
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ TASKS: dict[str, Task] = {t.name: t for t in [
     Task("mlm", MLMRecipe, "domaintune.mlm.task"),
     Task("ner", NERRecipe, "domaintune.ner.task", "domaintune_tagger.json", "domaintune.ner.predict"),
     Task("pipeline", PipelineRecipe, "domaintune.pipeline.task"),
+    Task("tsdae", TSDAERecipe, "domaintune.unsupervised.task"),  # raw text, no labels; saves a plain encoder
+    Task("simcse", SimCSERecipe, "domaintune.unsupervised.task"),
 ]}
 RECIPES: dict[str, type[RecipeBase]] = {name: t.recipe for name, t in TASKS.items()}
 # run folders that are not one task's run, and the module that writes their report

@@ -91,16 +91,19 @@ def resolve_precision(precision: str, device: str) -> str:
 
 def fit(trainer_cls, args_cls, t, run_dir: Path, metric_key: str | None, greater_is_better: bool,
         eval_batch_size: int, rows: int, resume: bool, show_progress: bool, extra_args: dict | None = None,
-        **trainer_kwargs):
+        extra_callbacks: list | None = None, **trainer_kwargs):
     """The one set-up -> resume -> train -> statistics path of every task that trains with a transformers-style
     trainer (transformers' Trainer, sentence-transformers' SentenceTransformerTrainer): the same arguments,
     callbacks, checkpoint rules and statistics; `extra_args` add to or replace TrainingArguments. Checkpoints go to
     RUN/checkpoints. Returns (trainer, statistics); with a `metric_key` the best checkpoint is loaded at the end,
-    without one (no validation set) the last state is kept."""
+    without one (no validation set) the last state is kept. `extra_callbacks` run before domaintune's own (e.g. to
+    save more into a checkpoint before it is marked complete)."""
     checkpoint_dir = Path(run_dir) / "checkpoints"
     args = args_cls(**{**training_arguments(t, checkpoint_dir, metric_key, greater_is_better, eval_batch_size),
                        **(extra_args or {})})
-    trainer = trainer_cls(args=args, callbacks=callbacks(t, run_dir, metric_key, show_progress), **trainer_kwargs)
+    trainer = trainer_cls(args=args, callbacks=[*(extra_callbacks or []), *callbacks(t, run_dir, metric_key,
+                                                                                      show_progress)],
+                          **trainer_kwargs)
     log.info("training on %s, %s: batch %d per device x %d accumulation x %d process(es) = global batch %d",
              args.device, precision_of(args), t.batch_size, t.gradient_accumulation_steps, args.world_size,
              global_batch(t, args.world_size))

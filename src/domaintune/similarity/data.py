@@ -91,7 +91,8 @@ def load_pairs(
     """Read pairs; return a frame with columns text_a, text_b, score (0-1) and the bad rows found.
 
     Rows are numbered from 1, header not counted. With on_bad_rows='error' any bad row stops the run
-    with a one-line error naming file, row and column; with 'skip' they are dropped and reported.
+    with a one-line error naming file, row and column; with 'skip' they are dropped and reported. A `negative`
+    column (a hard negative per row, for in_batch_negatives) is kept.
     """
     path = str(path)
     df = read_table(path, fmt)
@@ -125,6 +126,8 @@ def load_pairs(
             "score": normalise_scores(values[keep], score_range).astype(np.float32),
         }
     )
+    if "negative" in df.columns:  # (anchor, positive, negative) rows, e.g. from `domaintune data mine-negatives`
+        out["negative"] = df["negative"][keep].astype(str).str.strip().to_numpy()
     if len(out) == 0:
         raise DomaintuneError(f"{path}: no usable rows left after skipping bad ones")
     return out, bad

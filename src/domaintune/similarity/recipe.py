@@ -75,6 +75,20 @@ class DataConfig(Section):
         1000, description="cap on validation pairs: validation runs every eval_steps (null = all)"
     )
 
+class MiningConfig(Section):
+    num_negatives: int = Field(1, ge=1, description="negatives mined per positive pair (one training row each)")
+    range_min: int = Field(10, ge=0, description="skip the closest candidates (ranks 0..range_min-1): there sit "
+                           "the unlabelled positives")
+    range_max: int = Field(50, ge=1, description="take negatives from ranks up to this one")
+    relative_margin: float = Field(0.05, ge=0, lt=1, description="a negative scores at most (1 - this) x the "
+                                   "positive's similarity; 0 = no margin")
+    sampling: Literal["top", "random"] = Field("top", description="the closest qualifying candidates, or random "
+                                               "ones within the range")
+    batch_size: int = Field(64, ge=1, description="texts per encoding batch")
+    query_batch_size: int = Field(512, ge=1, description="queries scored against the corpus at once: memory is "
+                                  "query_batch_size x corpus, linear in the corpus")
+
+
 class TrainingConfig(TrainingBase):
     loss: Literal["cosine_mse", "angular_mse", "cosent", "angle", "in_batch_negatives"] = Field(
         "cosent", description="cosine_mse | angular_mse | cosent | angle | in_batch_negatives"
@@ -95,6 +109,11 @@ class TrainingConfig(TrainingBase):
         "CachedMultipleNegativesRankingLoss) in mini-batches of this size, so batch_size sets the negatives, not "
         "the memory; null = off"
     )
+    mine_hard_negatives: bool = Field(
+        False, description="in_batch_negatives: mine a hard negative for each positive pair with the base model "
+        "before training (replacing any negative column; cached in RUN/data/mined_negatives.csv)"
+    )
+    mining: MiningConfig = Field(default_factory=MiningConfig, description="hard-negative mining (see above)")
     hard_negatives: bool = Field(
         True, description="in_batch_negatives on a taxonomy: add a sibling concept's label to each pair"
     )
@@ -108,10 +127,12 @@ class TrainingConfig(TrainingBase):
     )
 
     @model_validator(mode="after")
-    def _cache_needs_in_batch_negatives(self):
-        if self.cached_mini_batch_size and self.loss != "in_batch_negatives":
-            raise DomaintuneError(f"recipe: 'training.cached_mini_batch_size' is for loss in_batch_negatives, "
-                                  f"not {self.loss!r}")
+    def _in_batch_negatives_settings(self):
+        for name in ("cached_mini_batch_size", "mine_hard_negatives"):
+            if getattr(self, name) and self.loss != "in_batch_negatives":
+                raise DomaintuneError(f"recipe: 'training.{name}' is for loss in_batch_negatives, not {self.loss!r}")
+        if self.mining.range_min >= self.mining.range_max:
+            raise DomaintuneError("recipe: 'training.mining.range_min' must be below range_max")
         return self
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from domaintune.core import plots
+from domaintune.core import distributed, plots
 from domaintune.core.evaluator import directions, run_evaluators
 from domaintune.core.report import deltas, model_card, retention_check, write_run_report
 from domaintune.core.run import Run
@@ -19,6 +19,7 @@ from domaintune.models import freeze, interpolate_weights, load_sentence_model
 from domaintune.similarity.data import load_pairs, split_validation
 from domaintune.similarity.evaluation import build_suite
 from domaintune.similarity.losses import POSITIVE_ONLY
+from domaintune.similarity.mining import mine_negatives, write_triplets
 from domaintune.similarity.recipe import SimilarityRecipe
 from domaintune.similarity.taxonomy import build_pairs, retrieval_task, retrieval_tasks
 from domaintune.similarity.trainer import train_pairs
@@ -109,6 +110,10 @@ def run(recipe: SimilarityRecipe, resume: bool = False, overwrite: bool = False,
     # 2. model (shared weights for both texts of a pair: one SentenceTransformer)
     model = load_model_of(recipe)
     params = freeze(model, recipe.model.freeze_embeddings, recipe.model.freeze_layers)
+    if recipe.training.mine_hard_negatives:  # with the base model, once (rank 0); --resume reuses the file
+        with run.timed("mining"):
+            train_df = distributed.main_first(lambda: mined_training_pairs(train_df, model, recipe, run.dir))
+        source += ", hard negatives mined with the base model"
 
     # 3. evaluate before (cached in the run folder, so a resumed run does not pay for it twice)
     suite = build_suite(recipe, test_df, retrieval)
@@ -156,6 +161,21 @@ def run(recipe: SimilarityRecipe, resume: bool = False, overwrite: bool = False,
     # 6. save the tuned model (a plain sentence-transformers folder with its card), metrics and report
     return run.finish(metrics, lambda folder: model.save_pretrained(str(folder)), lambda m: card(m, recipe),
                       write_report, log_history)
+
+
+def mined_training_pairs(train_df: pd.DataFrame, model, recipe: SimilarityRecipe, run_dir: Path) -> pd.DataFrame:
+    """(text_a, text_b, negative, score=1) rows: a negative mined for each positive pair, embeddings cached in
+    RUN/mining_cache, the rows in RUN/data/mined_negatives.csv (reused as they are by a resumed run)."""
+    path = run_dir / "data" / "mined_negatives.csv"
+    if not path.exists():
+        t = recipe.training
+        positives = train_df[train_df["score"] >= t.positive_min_score - 1e-6]
+        if len(positives) == 0:
+            raise DomaintuneError(f"hard-negative mining: no positive pairs (score >= {t.positive_min_score}) in "
+                                  "the training data; see training.positive_min_score")
+        write_triplets(mine_negatives(positives[["text_a", "text_b"]], model, t.mining, run_dir / "mining_cache"),
+                       path)
+    return pd.read_csv(path, dtype=str, keep_default_na=False).assign(score=1.0)
 
 
 def load_model_of(recipe: SimilarityRecipe):

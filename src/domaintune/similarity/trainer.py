@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 from datasets import Dataset
 
+from domaintune.core.distributed import world_size
 from domaintune.core.trainer import fit
 from domaintune.errors import DomaintuneError
 from domaintune.models import text_prefix
@@ -53,7 +54,8 @@ def train_pairs(model, train_df: pd.DataFrame, val_df: pd.DataFrame, recipe, run
             raise DomaintuneError(f"loss {t.loss}: fewer than 2 positive pairs (score >= "
                                   f"{t.positive_min_score}) to train on; see training.positive_min_score")
     train_ds = to_dataset(train_df, t.loss)
-    loss = build_loss(t.loss, model, tuple(t.in_batch_directions), t.gather_across_devices, t.cached_mini_batch_size)
+    gather = t.gather_across_devices and world_size() > 1  # in one process there is nothing to gather
+    loss = build_loss(t.loss, model, tuple(t.in_batch_directions), gather, t.cached_mini_batch_size)
 
     batch_sampler = "batch_sampler"
     # For in_batch_negatives, sentence-transformers' no-duplicates sampler was measured on the job-title demo:

@@ -1,0 +1,84 @@
+"""Hard negatives mined for positive-only pairs (query, relevant text), with sentence-transformers'
+`mine_hard_negatives`: each pair's anchor is embedded by the base model, the other pairs' positives are ranked by
+similarity, and a negative is taken from ranks `range_min`..`range_max` that scores below the positive by the
+margin (the closest ranks are skipped: there sit the unlabelled positives, which would be false negatives).
+
+Memory: embeddings are computed once and cached as .npy files (in the run folder, or beside the output of
+`domaintune data mine-negatives`), and queries are scored against the corpus `query_batch_size` at a time, so
+the largest intermediate is query_batch_size x corpus: memory grows with the corpus, never with its square
+(tests/data/test_mining.py checks it).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from domaintune.core.io import atomic_write_text
+from domaintune.core.tables import read_table
+from domaintune.errors import DomaintuneError
+from domaintune.similarity.data import load_pairs
+
+log = logging.getLogger("domaintune")
+
+
+def read_positive_pairs(path: str | Path, text_a: str = "text_a", text_b: str = "text_b", score: str = "score",
+                        min_score: float = 0.8) -> pd.DataFrame:
+    """(text_a, text_b) positive pairs: every row of a two-column file, or the rows scoring at least `min_score`
+    (0-1 scale) when the file has a score column. Bad rows are one-line errors naming file, row and column."""
+    df = read_table(str(path))
+    missing = [c for c in (text_a, text_b) if c not in df.columns]
+    if missing:
+        raise DomaintuneError(f"{path}: missing column(s) {', '.join(map(repr, missing))}; found {list(df.columns)} "
+                              "(name them with --text-a / --text-b)")
+    if score in df.columns:
+        pairs = load_pairs(path, text_a, text_b, score)[0]
+        pairs = pairs[pairs["score"] >= min_score - 1e-6]
+    else:
+        for col in (text_a, text_b):
+            empty = [i + 1 for i, t in enumerate(df[col]) if not str(t).strip()]
+            if empty:
+                raise DomaintuneError(f"{path}: row {empty[0]}, column '{col}': empty text")
+        pairs = pd.DataFrame({"text_a": df[text_a].astype(str).str.strip(),
+                              "text_b": df[text_b].astype(str).str.strip()})
+    if len(pairs) == 0:
+        raise DomaintuneError(f"{path}: no positive pairs to mine negatives for (rows with score >= {min_score})")
+    return pairs[["text_a", "text_b"]].reset_index(drop=True)
+
+
+def mine_negatives(pairs: pd.DataFrame, model, cfg, cache_dir: Path) -> pd.DataFrame:
+    """(text_a, text_b, negative) rows: `cfg.num_negatives` rows per pair that found that many negatives (a pair
+    with none left after the range and margin is dropped, and counted in the log). `cfg`: similarity's MiningConfig."""
+    from datasets import Dataset
+    from sentence_transformers.util import mine_hard_negatives
+
+    if len(pairs) < 2:
+        raise DomaintuneError("hard-negative mining needs at least 2 positive pairs (the other pairs' texts are the "
+                              "candidates)")
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    corpus = list(dict.fromkeys(pairs["text_b"].tolist()))
+    range_max = min(cfg.range_max, len(corpus) - 1)
+    range_min = min(cfg.range_min, max(range_max - cfg.num_negatives, 0))
+    mined = mine_hard_negatives(
+        Dataset.from_pandas(pairs[["text_a", "text_b"]], preserve_index=False), model,
+        anchor_column_name="text_a", positive_column_name="text_b", corpus=corpus,
+        range_min=range_min, range_max=range_max, relative_margin=cfg.relative_margin or None,
+        num_negatives=cfg.num_negatives, sampling_strategy=cfg.sampling, output_format="triplet",
+        batch_size=cfg.batch_size, faiss_batch_size=cfg.query_batch_size, cache_folder=str(cache_dir),
+        verbose=False)
+    out = mined.to_pandas()
+    out.columns = ["text_a", "text_b", "negative"]
+    log.info("mined %d hard negatives for %d positive pairs (ranks %d-%d, relative margin %s, corpus %d texts)",
+             len(out), len(pairs), range_min, range_max, cfg.relative_margin, len(corpus))
+    if len(out) == 0:
+        raise DomaintuneError("hard-negative mining found no negative within the range and margin; widen "
+                              "mining.range_max or lower mining.relative_margin")
+    return out
+
+
+def write_triplets(df: pd.DataFrame, path: Path) -> None:
+    """The rows as a pairs file any similarity recipe reads (score 1 = positive; the negative column is kept)."""
+    atomic_write_text(path, df[["text_a", "text_b", "negative"]].assign(score=1.0).to_csv(index=False))
