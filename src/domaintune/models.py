@@ -168,6 +168,7 @@ def interpolate_weights(model, base, base_share: float) -> None:
             if tensor.is_floating_point() and tensor.data_ptr() not in seen:  # a tied weight is mixed once
                 seen.add(tensor.data_ptr())
                 tensor.mul_(1 - base_share).add_(base_state[name].to(tensor.dtype), alpha=base_share)
+    log.info("weights interpolated: %.2f of the base model's, %.2f of the tuned", base_share, 1 - base_share)
 
 
 def encoder_folder(name: str) -> Path:

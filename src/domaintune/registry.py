@@ -30,8 +30,9 @@ from domaintune.fewshot.recipe import FewShotRecipe
 from domaintune.mlm.recipe import MLMRecipe
 from domaintune.ner.recipe import NERRecipe
 from domaintune.pipeline.recipe import PipelineRecipe
+from domaintune.simcse.recipe import SimCSERecipe
 from domaintune.similarity.recipe import SimilarityRecipe
-from domaintune.unsupervised.recipe import SimCSERecipe, TSDAERecipe
+from domaintune.tsdae.recipe import TSDAERecipe
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,8 @@ TASKS: dict[str, Task] = {t.name: t for t in [
     Task("mlm", MLMRecipe, "domaintune.mlm.task"),
     Task("ner", NERRecipe, "domaintune.ner.task", "domaintune_tagger.json", "domaintune.ner.predict"),
     Task("pipeline", PipelineRecipe, "domaintune.pipeline.task"),
-    Task("tsdae", TSDAERecipe, "domaintune.unsupervised.task"),  # raw text, no labels; saves a plain encoder
-    Task("simcse", SimCSERecipe, "domaintune.unsupervised.task"),
+    Task("tsdae", TSDAERecipe, "domaintune.tsdae.task"),  # raw text, no labels; saves a plain encoder
+    Task("simcse", SimCSERecipe, "domaintune.simcse.task"),
 ]}
 RECIPES: dict[str, type[RecipeBase]] = {name: t.recipe for name, t in TASKS.items()}
 # run folders that are not one task's run, and the module that writes their report
@@ -87,11 +88,13 @@ def check_processes(recipe: RecipeBase) -> None:
     another would have every process write the same run folder."""
     from domaintune.core.distributed import world_size
 
-    if world_size() > 1 and not recipe.multi_process():
-        raise DomaintuneError(f"this {recipe.task} run works in one process for now, and this is one of "
-                              f"{world_size()} (WORLD_SIZE; torchrun or accelerate launch); several processes work "
-                              "for similarity, ner and classification with full or adapter strategies. Start "
-                              "`domaintune train` directly, on one GPU or the CPU (docs/scale.md)")
+    if world_size() == 1:
+        return
+    for r in (recipe, *recipe.sub_recipes(RECIPES)):
+        if not r.multi_process():
+            raise DomaintuneError(f"this {r.task} run works in one process for now, and this is one of "
+                                  f"{world_size()} (WORLD_SIZE; torchrun or accelerate launch); start "
+                                  "`domaintune train` directly, on one GPU or the CPU (docs/scale.md)")
 
 
 def report_module(kind: str) -> ModuleType:

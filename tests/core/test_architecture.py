@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "domaintune"
-TASK_PACKAGES = ["similarity", "classification", "fewshot", "mlm", "ner", "pipeline"]
+TASK_PACKAGES = ["similarity", "classification", "fewshot", "mlm", "ner", "pipeline", "tsdae", "simcse"]
 
 
 def module_name(path: Path) -> str:

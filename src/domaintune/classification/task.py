@@ -109,10 +109,8 @@ def run(recipe: ClassificationRecipe, resume: bool = False, overwrite: bool = Fa
                                                      weights, resume=resume, show_progress=show_progress,
                                                      validator=evaluators[0])
     log_history = train_stats.pop("log_history", [])
-    if recipe.strategy != "frozen" and (done := run.rank_done(train_stats)) is not None:
-        return done  # several processes: rank 0 evaluates and writes
 
-    # 5. after, by the same evaluators (frozen: on every rank, its feature pass sharded)
+    # 5. after, by the same evaluators (several processes: every rank, frozen features sharded; rank 0 writes)
     with run.timed("evaluate_after"):
         after, after_details = run_evaluators(classifier, evaluators, "after")
     if (done := run.rank_done(train_stats)) is not None:

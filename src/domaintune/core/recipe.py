@@ -81,6 +81,10 @@ class RecipeBase(Section):
         """Whether this run may go under torchrun / accelerate launch with several processes (rank-aware)."""
         return False
 
+    def sub_recipes(self, recipes: dict[str, type[RecipeBase]]) -> list[RecipeBase]:
+        """The recipes this one runs in turn (a pipeline's stages; `recipes`: the registry's classes)."""
+        return []
+
     def as_ran(self, run_dir: Path) -> RecipeBase:
         """This recipe as the run in `run_dir` actually ran it (a task whose meaning of a field changed between
         versions reads its old run folders here); --resume and compare compare hashes of this."""

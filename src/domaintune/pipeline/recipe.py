@@ -37,9 +37,10 @@ class PipelineRecipe(RecipeBase):
         return self
 
     def multi_process(self) -> bool:
-        from domaintune import registry
+        return True  # itself: stages in turn, waiting for rank 0's model; each stage is checked too (sub_recipes)
 
-        return all(stage.multi_process() for stage in self.stage_recipes(registry.RECIPES))
+    def sub_recipes(self, recipes: dict[str, type[RecipeBase]]) -> list[RecipeBase]:
+        return self.stage_recipes(recipes)
 
     def stage_recipes(self, recipes: dict[str, type[RecipeBase]]) -> list[RecipeBase]:
         """Each stage validated as a recipe of its own task (`recipes`: the registry's classes); errors name the

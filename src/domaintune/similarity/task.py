@@ -107,13 +107,11 @@ def run(recipe: SimilarityRecipe, resume: bool = False, overwrite: bool = False,
     log.info("data: %d train, %d validation, %d test pairs", len(train_df), len(val_df),
              0 if test_df is None else len(test_df))
 
-    # 2. model (shared weights for both texts of a pair: one SentenceTransformer)
+    # 2. model (shared weights for both texts of a pair: one SentenceTransformer); hard negatives mined with it
     model = load_model_of(recipe)
     params = freeze(model, recipe.model.freeze_embeddings, recipe.model.freeze_layers)
-    if recipe.training.mine_hard_negatives:  # with the base model, once (rank 0); --resume reuses the file
-        with run.timed("mining"):
-            train_df = distributed.main_first(lambda: mined_training_pairs(train_df, model, recipe, run.dir))
-        source += ", hard negatives mined with the base model"
+    if recipe.training.mine_hard_negatives:
+        train_df, source = mine_for_run(run, train_df, model, recipe, source)
 
     # 3. evaluate before (cached in the run folder, so a resumed run does not pay for it twice)
     suite = build_suite(recipe, test_df, retrieval)
@@ -126,8 +124,6 @@ def run(recipe: SimilarityRecipe, resume: bool = False, overwrite: bool = False,
     run.timings["train"] = train_stats["seconds"]
     if recipe.training.interpolate_base:  # WiSE-FT: part of the way back to the base weights
         interpolate_weights(model, load_model_of(recipe), recipe.training.interpolate_base)
-        log.info("weights interpolated: %.2f of the base model's, %.2f of the tuned",
-                 recipe.training.interpolate_base, 1 - recipe.training.interpolate_base)
 
     if (done := run.rank_done(train_stats)) is not None:  # several processes: rank 0 evaluates and writes
         return done
@@ -163,19 +159,25 @@ def run(recipe: SimilarityRecipe, resume: bool = False, overwrite: bool = False,
                       write_report, log_history)
 
 
-def mined_training_pairs(train_df: pd.DataFrame, model, recipe: SimilarityRecipe, run_dir: Path) -> pd.DataFrame:
-    """(text_a, text_b, negative, score=1) rows: a negative mined for each positive pair, embeddings cached in
-    RUN/mining_cache, the rows in RUN/data/mined_negatives.csv (reused as they are by a resumed run)."""
-    path = run_dir / "data" / "mined_negatives.csv"
-    if not path.exists():
-        t = recipe.training
-        positives = train_df[train_df["score"] >= t.positive_min_score - 1e-6]
-        if len(positives) == 0:
-            raise DomaintuneError(f"hard-negative mining: no positive pairs (score >= {t.positive_min_score}) in "
-                                  "the training data; see training.positive_min_score")
-        write_triplets(mine_negatives(positives[["text_a", "text_b"]], model, t.mining, run_dir / "mining_cache"),
-                       path)
-    return pd.read_csv(path, dtype=str, keep_default_na=False).assign(score=1.0)
+def mine_for_run(run: Run, train_df: pd.DataFrame, model, recipe: SimilarityRecipe, source: str):
+    """((text_a, text_b, negative, score=1) rows, the data's description): a negative mined for each positive pair
+    with the base model, once, by rank 0 (the others read its file); embeddings cached in RUN/mining_cache, the rows
+    in RUN/data/mined_negatives.csv, which a resumed run reuses as they are."""
+    path = run.dir / "data" / "mined_negatives.csv"
+
+    def mined() -> pd.DataFrame:
+        if not path.exists():
+            t = recipe.training
+            positives = train_df[train_df["score"] >= t.positive_min_score - 1e-6]
+            if len(positives) == 0:
+                raise DomaintuneError(f"hard-negative mining: no positive pairs (score >= {t.positive_min_score}) "
+                                      "in the training data; see training.positive_min_score")
+            write_triplets(mine_negatives(positives[["text_a", "text_b"]], model, t.mining,
+                                          run.dir / "mining_cache"), path)
+        return pd.read_csv(path, dtype=str, keep_default_na=False).assign(score=1.0)
+
+    with run.timed("mining"):
+        return distributed.main_first(mined), source + ", hard negatives mined with the base model"
 
 
 def load_model_of(recipe: SimilarityRecipe):

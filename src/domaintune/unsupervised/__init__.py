@@ -1,1 +1,2 @@
-"""Tasks `tsdae` and `simcse`: adapt a sentence encoder on raw domain text, no labels (recipe, noise, task)."""
+"""Shared by the tasks that adapt a sentence encoder without labels (tsdae, simcse): the corpus and evaluation
+sections of their recipes, and their run, top to bottom, around each task's training objective."""

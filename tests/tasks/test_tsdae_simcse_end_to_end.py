@@ -59,7 +59,7 @@ def test_tsdae_decoder_is_tied_to_the_encoder_and_its_own_weights_train(tiny_ber
     import torch
 
     from domaintune.models import load_sentence_model
-    from domaintune.unsupervised.task import tsdae_loss
+    from domaintune.tsdae.task import tsdae_loss
 
     model = load_sentence_model(str(tiny_bert), 24)
     loss = tsdae_loss(model, tie_decoder=True)
@@ -80,7 +80,7 @@ def test_tsdae_decoder_is_tied_to_the_encoder_and_its_own_weights_train(tiny_ber
 
 
 def test_deletion_noise_deletes_about_the_ratio_and_keeps_a_word():
-    from domaintune.unsupervised.noise import delete_words, noisy_copies
+    from domaintune.tsdae.noise import delete_words, noisy_copies
 
     rng = random.Random(0)
     text = " ".join(f"w{i}" for i in range(1000))

@@ -1,11 +1,10 @@
-"""Adaptation without labels, top to bottom (tasks `tsdae` and `simcse`): raw domain text -> encoder -> evaluate
-before (STS benchmark, and the domain when a taxonomy or pairs are given) -> train -> evaluate after -> save a plain
-sentence-transformers folder -> report (the similarity task's evaluators, report and card).
+"""Adaptation without labels, top to bottom (tasks `tsdae` and `simcse`, each giving its training objective):
+raw domain text -> encoder -> evaluate before (STS benchmark, and the domain when a taxonomy or pairs are given) ->
+train -> evaluate after -> save a plain sentence-transformers folder -> report (the similarity task's evaluators,
+report and card).
 
-- TSDAE (Wang et al., 2021): each text is damaged (60% of its words deleted); a decoder, tied to the encoder, must
-  rebuild the whole text from the encoder's one sentence embedding (sentence-transformers' DenoisingAutoEncoderLoss).
-- SimCSE (Gao et al., 2021), unsupervised: each text is its own positive, the two passes differing only by dropout;
-  the other texts of the batch are the negatives (MultipleNegativesRankingLoss on (text, text)).
+An objective is `objective(recipe, model, texts, run_dir) -> Objective`: the training columns, the
+sentence-transformers loss, callbacks, and a one-line description for the report and card.
 """
 
 from __future__ import annotations
@@ -13,13 +12,11 @@ from __future__ import annotations
 import functools
 import logging
 import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import TrainerCallback
-
-from domaintune.core.distributed import world_size
 from domaintune.core.evaluator import directions
-from domaintune.core.io import atomic_write_bytes
 from domaintune.core.report import deltas, model_card, retention_check
 from domaintune.core.run import Run
 from domaintune.core.trainer import fit
@@ -32,13 +29,9 @@ from domaintune.similarity.sampler import LengthGroupedBatchSampler, row_lengths
 from domaintune.similarity.task import Embedder, evaluate, load_model_of, rank_changes
 from domaintune.similarity.task import write_report as similarity_report
 from domaintune.similarity.taxonomy import retrieval_task, retrieval_tasks
-from domaintune.unsupervised.noise import noisy_copies
 from domaintune.unsupervised.recipe import UnsupervisedRecipe
 
 log = logging.getLogger("domaintune")
-
-DECODER_FILE = "tsdae_decoder.safetensors"
-
 
 def load_data(recipe: UnsupervisedRecipe):
     """(training texts, texts read, domain test pairs or None, retrieval tasks or None, validation retrieval task
@@ -71,7 +64,16 @@ def load_data(recipe: UnsupervisedRecipe):
     return texts, n_read, test, retrieval, val_retrieval
 
 
-def run(recipe: UnsupervisedRecipe, resume: bool = False, overwrite: bool = False, show_progress: bool = True) -> dict:
+@dataclass
+class Objective:
+    columns: dict[str, list[str]]  # the training dataset's columns, in the order the loss reads them
+    loss: object  # a sentence-transformers loss
+    description: str
+    callbacks: list = field(default_factory=list)
+
+
+def run_unsupervised(recipe: UnsupervisedRecipe, objective: Callable[..., Objective], resume: bool = False,
+                     overwrite: bool = False, show_progress: bool = True) -> dict:
     run = Run(recipe, resume, overwrite)
 
     # 1. the corpus (and the evaluation data), read and checked before anything is written
@@ -90,7 +92,8 @@ def run(recipe: UnsupervisedRecipe, resume: bool = False, overwrite: bool = Fals
 
     # 4. train
     run.seed()
-    stats = train_texts(model, texts, recipe, run.dir, resume, show_progress, val_retrieval)
+    goal = objective(recipe, model, texts, run.dir)
+    stats = train_texts(model, texts, goal, recipe, run.dir, resume, show_progress, val_retrieval)
     log_history = stats.pop("log_history")
     run.timings["train"] = stats["seconds"]
     if (done := run.rank_done(stats)) is not None:  # several processes: rank 0 evaluates and writes
@@ -108,7 +111,7 @@ def run(recipe: UnsupervisedRecipe, resume: bool = False, overwrite: bool = Fals
         "baselines": before.get("baselines", {}),
         "retention": retention_check(before["metrics"], after["metrics"], recipe.evaluation.retention_tolerance),
         "run": {"base_model": recipe.model.name, "data": recipe.data.train, "train_texts": len(texts),
-                "texts_read": n_read, "objective": objective(recipe),
+                "texts_read": n_read, "objective": goal.description,
                 "retrieval_queries": 0 if retrieval is None else len(retrieval["retrieval"][0]),
                 "parameters": params},
         "training": stats,
@@ -124,32 +127,15 @@ def run(recipe: UnsupervisedRecipe, resume: bool = False, overwrite: bool = Fals
                       write_report, log_history)
 
 
-def objective(recipe: UnsupervisedRecipe) -> str:
-    if recipe.task == "tsdae":
-        return (f"TSDAE: {recipe.tsdae.deletion_ratio:.0%} of words deleted, decoder "
-                f"{'tied to' if recipe.tsdae.tie_decoder else 'separate from'} the encoder")
-    return f"SimCSE (unsupervised): dropout positives, in-batch negatives, scale {recipe.training.scale:g}"
-
-
-def train_texts(model, texts: list[str], recipe: UnsupervisedRecipe, run_dir: Path, resume: bool,
+def train_texts(model, texts: list[str], goal: Objective, recipe: UnsupervisedRecipe, run_dir: Path, resume: bool,
                 show_progress: bool, val_retrieval: tuple | None) -> dict:
     """Train `model` in place on the raw texts with sentence-transformers' trainer (core.trainer.fit: the same
     checkpoints, resume, progress and TensorBoard as every task). With a taxonomy, retrieval on its validation
     concepts picks the best checkpoint; without, the last state is kept."""
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-    from sentence_transformers.sentence_transformer import losses as st_losses
 
     t = recipe.training
-    extra_callbacks = []
-    if recipe.task == "tsdae":
-        columns = {"noisy": noisy_copies(texts, recipe.tsdae.deletion_ratio, t.seed), "text": texts}
-        loss = tsdae_loss(model, recipe.tsdae.tie_decoder)
-        extra_callbacks.append(DecoderCheckpoint(loss, Path(run_dir) / "checkpoints"))
-    else:
-        columns = {"anchor": texts, "positive": texts}
-        loss = st_losses.MultipleNegativesRankingLoss(
-            model, scale=t.scale, gather_across_devices=t.gather_across_devices and world_size() > 1)
     batch_sampler = "batch_sampler"
     if t.group_by_length:
         lengths = row_lengths(model.tokenizer, [texts], model.max_seq_length)
@@ -163,71 +149,10 @@ def train_texts(model, texts: list[str], recipe: UnsupervisedRecipe, run_dir: Pa
     if validator is None:
         extra["eval_strategy"] = "no"
     _, stats = fit(SentenceTransformerTrainer, SentenceTransformerTrainingArguments, t, run_dir, metric_key, True,
-                   recipe.evaluation.batch_size, len(texts), resume, show_progress, extra, extra_callbacks,
-                   model=model, train_dataset=Dataset.from_dict(columns), loss=loss, evaluator=validator)
+                   recipe.evaluation.batch_size, len(texts), resume, show_progress, extra, goal.callbacks,
+                   model=model, train_dataset=Dataset.from_dict(goal.columns), loss=goal.loss, evaluator=validator)
     stats["texts_per_second"] = stats.pop("rows_per_second")
     return stats
-
-
-def tsdae_loss(model, tie_decoder: bool):
-    """sentence-transformers' DenoisingAutoEncoderLoss with the encoder's own architecture as the decoder
-    (BertLMHeadModel for BERT-family encoders: cross-attention on the sentence embedding, an LM head). Tied, the
-    decoder shares every encoder weight but the pooler (checked here: with this transformers version, tying is
-    done by sentence-transformers' `_tie_encoder_decoder_weights`; if it tied nothing the run would train a
-    separate decoder without saying so)."""
-    import transformers
-    from sentence_transformers.sentence_transformer.losses import DenoisingAutoEncoderLoss
-
-    name = model.transformers_model.config._name_or_path
-    verbosity = transformers.logging.get_verbosity()
-    transformers.logging.set_verbosity_error()  # the decoder's new tensors are expected; said below in one line
-    try:
-        loss = DenoisingAutoEncoderLoss(model, decoder_name_or_path=None if tie_decoder else name,
-                                        tie_encoder_decoder=tie_decoder)
-    finally:
-        transformers.logging.set_verbosity(verbosity)
-    encoder = {id(p) for p in model.transformers_model.parameters()}
-    shared = [n for n, p in loss.decoder.named_parameters() if id(p) in encoder]
-    own = [n for n, p in loss.decoder.named_parameters() if id(p) not in encoder]
-    if tie_decoder and not shared:
-        raise DomaintuneError(f"TSDAE: the decoder of {name} could not be tied to the encoder (no shared weights); "
-                              "set tsdae.tie_decoder: false")
-    log.info("TSDAE decoder %s: %d tensors shared with the encoder, %d its own (cross-attention, LM head)",
-             type(loss.decoder).__name__, len(shared), len(own))
-    return loss
-
-
-class DecoderCheckpoint(TrainerCallback):
-    """Saves TSDAE's decoder-only weights (cross-attention, LM head: the tied ones are in the model) into each
-    checkpoint before it is marked complete, and loads them back when a run resumes from one, so a resumed run
-    continues with the decoder it had, not a fresh one."""
-
-    def __init__(self, loss, checkpoint_dir: Path):
-        encoder = {id(p) for p in loss.encoder.parameters()}
-        self.own = {n: p for n, p in loss.decoder.named_parameters() if id(p) not in encoder}
-        self.checkpoint_dir = checkpoint_dir
-
-    def on_save(self, args, state, control, **kwargs):
-        from safetensors.torch import save
-
-        if state.is_world_process_zero:
-            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            atomic_write_bytes(folder / DECODER_FILE, save({n: p.detach().cpu().contiguous()
-                                                            for n, p in self.own.items()}))
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        if state.global_step == 0:  # a fresh start (a resumed run's state comes from its checkpoint)
-            return
-        import torch
-        from safetensors.torch import load_file
-
-        path = self.checkpoint_dir / f"checkpoint-{state.global_step}" / DECODER_FILE
-        if not path.exists():
-            raise DomaintuneError(f"{path.parent}: no {DECODER_FILE} to resume TSDAE's decoder from")
-        with torch.no_grad():
-            for n, value in load_file(str(path)).items():
-                self.own[n].copy_(value.to(self.own[n].device))
-        log.info("TSDAE decoder restored from %s", path.parent.name)
 
 
 def card(metrics: dict, recipe: UnsupervisedRecipe) -> str:
@@ -245,6 +170,7 @@ def card(metrics: dict, recipe: UnsupervisedRecipe) -> str:
 
 
 def load(path: str | Path) -> Embedder:
+    """A tsdae or simcse run's model: a plain sentence encoder."""
     return Embedder(path)
 
 

@@ -1,0 +1,1 @@
+"""Task `simcse`: unsupervised SimCSE adapts a sentence encoder on raw domain text (recipe, task)."""
