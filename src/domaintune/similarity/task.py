@@ -132,31 +132,41 @@ def run(recipe: SimilarityRecipe, resume: bool = False, overwrite: bool = False,
     with run.timed("evaluate_after"):
         after = evaluate(model, suite, recipe, "after")
     log_history = train_stats.pop("log_history")
+    metrics = outcome("similarity", before, after, suite, recipe, retrieval, {
+        "base_model": recipe.model.name, "loss": recipe.training.loss, "data": source,
+        "train_pairs": len(train_df), "validation_pairs": len(val_df),
+        "test_pairs": 0 if test_df is None else len(test_df),
+        "retrieval_queries": 0 if retrieval is None else len(retrieval["retrieval"][0]),
+        "retrieval_corpus": 0 if retrieval is None else len(retrieval["retrieval"][1]),
+        "parameters": params}, {**train_stats, "interpolate_base": recipe.training.interpolate_base})
+
+    # 6. save the tuned model (a plain sentence-transformers folder with its card), metrics and report
+    return run.finish(metrics, lambda folder: model.save_pretrained(str(folder)), lambda m: card(m, recipe),
+                      write_report, log_history)
+
+
+def outcome(task: str, before: dict, after: dict, suite: list, recipe, retrieval: dict | None, run_info: dict,
+            training: dict) -> dict:
+    """The metrics of a sentence-embedding run (similarity, tsdae, simcse): before / after / delta, baselines, the
+    retention check (a warning when general ability was lost), the probe heat-maps and the held-out queries whose
+    answer moved most."""
     metrics = {
-        "task": "similarity",
+        "task": task,
         "before": before["metrics"],
         "after": after["metrics"],
         "delta": deltas(before["metrics"], after["metrics"]),
         "directions": directions(suite, after["metrics"]),
         "baselines": before.get("baselines", {}),
         "retention": retention_check(before["metrics"], after["metrics"], recipe.evaluation.retention_tolerance),
-        "run": {"base_model": recipe.model.name, "loss": recipe.training.loss, "data": source,
-                "train_pairs": len(train_df), "validation_pairs": len(val_df),
-                "test_pairs": 0 if test_df is None else len(test_df),
-                "retrieval_queries": 0 if retrieval is None else len(retrieval["retrieval"][0]),
-                "retrieval_corpus": 0 if retrieval is None else len(retrieval["retrieval"][1]),
-                "parameters": params},
-        "training": {**train_stats, "interpolate_base": recipe.training.interpolate_base},
+        "run": run_info,
+        "training": training,
         "probes": {"texts": recipe.evaluation.probes, "before": before["probes"], "after": after["probes"]},
         "examples": rank_changes(before.get("ranks"), after.get("ranks"), retrieval),
     }
     if not metrics["retention"].get("passed", True):
         log.warning("general ability LOST: STSb test Spearman dropped %.2f points (tolerance %.2f)",
                     metrics["retention"]["stsb_test_spearman_drop_points"], recipe.evaluation.retention_tolerance)
-
-    # 6. save the tuned model (a plain sentence-transformers folder with its card), metrics and report
-    return run.finish(metrics, lambda folder: model.save_pretrained(str(folder)), lambda m: card(m, recipe),
-                      write_report, log_history)
+    return metrics
 
 
 def mine_for_run(run: Run, train_df: pd.DataFrame, model, recipe: SimilarityRecipe, source: str):

@@ -16,8 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from domaintune.core.evaluator import directions
-from domaintune.core.report import deltas, model_card, retention_check
+from domaintune.core.report import model_card
 from domaintune.core.run import Run
 from domaintune.core.trainer import fit
 from domaintune.errors import DomaintuneError
@@ -26,7 +25,7 @@ from domaintune.models import freeze, text_prefix
 from domaintune.similarity.data import load_pairs
 from domaintune.similarity.evaluation import RetrievalEvaluator, build_suite
 from domaintune.similarity.sampler import LengthGroupedBatchSampler, row_lengths
-from domaintune.similarity.task import Embedder, evaluate, load_model_of, rank_changes
+from domaintune.similarity.task import Embedder, evaluate, load_model_of, outcome
 from domaintune.similarity.task import write_report as similarity_report
 from domaintune.similarity.taxonomy import retrieval_task, retrieval_tasks
 from domaintune.unsupervised.recipe import UnsupervisedRecipe
@@ -102,25 +101,10 @@ def run_unsupervised(recipe: UnsupervisedRecipe, objective: Callable[..., Object
     # 5. after, by the same evaluators
     with run.timed("evaluate_after"):
         after = evaluate(model, suite, recipe, "after")
-    metrics = {
-        "task": recipe.task,
-        "before": before["metrics"],
-        "after": after["metrics"],
-        "delta": deltas(before["metrics"], after["metrics"]),
-        "directions": directions(suite, after["metrics"]),
-        "baselines": before.get("baselines", {}),
-        "retention": retention_check(before["metrics"], after["metrics"], recipe.evaluation.retention_tolerance),
-        "run": {"base_model": recipe.model.name, "data": recipe.data.train, "train_texts": len(texts),
-                "texts_read": n_read, "objective": goal.description,
-                "retrieval_queries": 0 if retrieval is None else len(retrieval["retrieval"][0]),
-                "parameters": params},
-        "training": stats,
-        "probes": {"texts": recipe.evaluation.probes, "before": before["probes"], "after": after["probes"]},
-        "examples": rank_changes(before.get("ranks"), after.get("ranks"), retrieval),
-    }
-    if not metrics["retention"].get("passed", True):
-        log.warning("general ability LOST: STSb test Spearman dropped %.2f points (tolerance %.2f)",
-                    metrics["retention"]["stsb_test_spearman_drop_points"], recipe.evaluation.retention_tolerance)
+    metrics = outcome(recipe.task, before, after, suite, recipe, retrieval, {
+        "base_model": recipe.model.name, "data": recipe.data.train, "train_texts": len(texts), "texts_read": n_read,
+        "objective": goal.description, "parameters": params,
+        "retrieval_queries": 0 if retrieval is None else len(retrieval["retrieval"][0])}, stats)
 
     # 6. the encoder alone (TSDAE's decoder is training scaffolding) as a plain sentence-transformers folder
     return run.finish(metrics, lambda folder: model.save_pretrained(str(folder)), lambda m: card(m, recipe),
