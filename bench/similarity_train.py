@@ -3,9 +3,10 @@
 Same model (all-MiniLM-L6-v2), data (STS benchmark train), loss (cosine MSE), batch size (16), epochs (1),
 learning rate, warm-up and seed. Each system trains in its own subprocess so peak memory is its own.
 Reported: training pairs/s, real vs padded tokens, peak RSS, STSb test Spearman and ESCO retrieval after, for
-sentence-transformers, domaintune as the recipe defaults train, and domaintune with `model.freeze_embeddings`.
-Then the levers one by one on the same length-grouped batches in one process (step time: eager, embeddings
-frozen, fused AdamW, torch.compile), and one domaintune run profiled: where the time goes, and how close to this
+sentence-transformers, domaintune as the recipe defaults train, domaintune with `model.freeze_embeddings`, and that
+again as 2 processes x 1 thread (torchrun) instead of 1 process x 2 threads.
+Then the levers one by one on the same length-grouped batches in one process (step time: for-each AdamW, embeddings
+frozen, fused AdamW, both, torch.compile), and one domaintune run profiled: where the time goes, and how close to this
 CPU's matmul ceiling.
 
     python bench/similarity_train.py [--stsb-dir ../shared/datasets/stsb_en] [--out bench/out]
@@ -27,6 +28,14 @@ sys.path.insert(0, str(HERE))
 from _machine import matmul_ceiling, peak_rss_mib  # noqa: E402
 
 BATCH, EPOCHS, LR, WARMUP, SEED = 16, 1, 2e-5, 0.1, 42
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def load_train(stsb_dir: Path):
@@ -70,11 +79,12 @@ def run_system(system: str, stsb_dir: Path, out: Path) -> None:
     from domaintune.core.io import set_seed
     from domaintune.models import load_sentence_model
 
-    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+    processes = int(os.environ.get("WORLD_SIZE", "1"))  # the two-process system runs under torchrun
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")) // processes)
     set_seed(SEED)
     train = load_train(stsb_dir)
     model = load_sentence_model("all-MiniLM-L6-v2", max_seq_length=128)
-    if system == "domaintune-frozen-embeddings":
+    if system.startswith("domaintune-frozen-embeddings"):
         from domaintune.models import freeze
 
         freeze(model, True, 0)
@@ -97,7 +107,7 @@ def run_system(system: str, stsb_dir: Path, out: Path) -> None:
         from domaintune.registry import load_recipe
         from domaintune.similarity.trainer import train_pairs
 
-        recipe = load_recipe(None, ["training.loss=cosine_mse", f"training.batch_size={BATCH}",
+        recipe = load_recipe(None, ["training.loss=cosine_mse", f"training.batch_size={BATCH // processes}",
                                     f"training.epochs={EPOCHS}", f"training.learning_rate={LR}",
                                     f"training.warmup_ratio={WARMUP}", f"training.seed={SEED}",
                                     "training.eval_steps=100000", "training.tensorboard=false"])
@@ -106,8 +116,17 @@ def run_system(system: str, stsb_dir: Path, out: Path) -> None:
         train_pairs(model, train, val, recipe, out / "dt_run", show_progress=False)
     seconds = time.perf_counter() - start
     counter.active = False
+    if processes > 1:  # every rank's tokens; rank 0 evaluates and writes
+        import torch.distributed as dist
+
+        counts = torch.tensor([counter.real, counter.padded], dtype=torch.float64)
+        dist.all_reduce(counts)
+        counter.real, counter.padded = int(counts[0]), int(counts[1])
+        if dist.get_rank() != 0:
+            return
     result = {
-        "system": system, "train_seconds": round(seconds, 2), "pairs": len(train),
+        "system": system, "processes": processes, "threads_per_process": torch.get_num_threads(),
+        "train_seconds": round(seconds, 2), "pairs": len(train),
         "pairs_per_second": round(len(train) * EPOCHS / seconds, 2),
         "real_tokens": counter.real, "padded_tokens": counter.padded,
         "padding_share": round(1 - counter.real / max(counter.padded, 1), 4),
@@ -129,17 +148,18 @@ def step_levers(stsb_dir: Path, steps: int = 25) -> dict:
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
     train = load_train(stsb_dir)
     out = {}
-    for lever in ("eager (as domaintune trains)", "embeddings frozen", "fused AdamW", "torch.compile"):
+    for lever in ("eager, AdamW (for-each)", "embeddings frozen", "fused AdamW", "fused AdamW + embeddings frozen",
+                  "torch.compile"):
         torch.manual_seed(SEED)
         model = load_sentence_model("all-MiniLM-L6-v2", max_seq_length=128)
-        if lever == "embeddings frozen":
+        if "embeddings frozen" in lever:
             freeze(model, True, 0)
         model.train()
         loss_fn = build_loss("cosine_mse", model)
         if lever == "torch.compile":
             model[0].auto_model = torch.compile(model[0].auto_model, dynamic=True)
         params = [p for p in model.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=LR, fused=lever == "fused AdamW")
+        opt = torch.optim.AdamW(params, lr=LR, fused="fused AdamW" in lever)
         lengths = row_lengths(model.tokenizer, [train.text_a.tolist(), train.text_b.tolist()], 128)
         batches = list(LengthGroupedBatchSampler(list(range(len(train))), BATCH, False, seed=SEED,
                                                  lengths=lengths))[:steps + 5]
@@ -167,7 +187,7 @@ def step_levers(stsb_dir: Path, steps: int = 25) -> dict:
         out[lever] = {"seconds_per_step": round((time.perf_counter() - t0) / steps, 4),
                       "warm_up_seconds": round(warm, 1)}
         print(f"  lever {lever}: {out[lever]}", flush=True)
-    base = out["eager (as domaintune trains)"]["seconds_per_step"]
+    base = out["eager, AdamW (for-each)"]["seconds_per_step"]
     for v in out.values():
         if "seconds_per_step" in v:
             v["speedup"] = round(base / v["seconds_per_step"], 3)
@@ -189,7 +209,7 @@ def profile_domaintune(stsb_dir: Path, steps: int = 40) -> dict:
     model = load_sentence_model("all-MiniLM-L6-v2", max_seq_length=128)
     model.train()
     loss_fn = build_loss("cosine_mse", model)
-    opt = torch.optim.AdamW(model.parameters(), lr=LR)
+    opt = torch.optim.AdamW(model.parameters(), lr=LR, fused=True)  # as domaintune trains
     lengths = row_lengths(model.tokenizer, [train.text_a.tolist(), train.text_b.tolist()], 128)
     sampler = LengthGroupedBatchSampler(list(range(len(train))), BATCH, False, seed=SEED, lengths=lengths)
     batches = list(sampler)[:steps]
@@ -249,10 +269,16 @@ def main() -> None:
     if not (args.stsb_dir / "sts-train.tsv").exists():
         sys.exit(f"STSb train not found in {args.stsb_dir}; pass --stsb-dir")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    systems = ("sentence-transformers", "domaintune", "domaintune-frozen-embeddings")
+    systems = ("sentence-transformers", "domaintune", "domaintune-frozen-embeddings",
+               "domaintune-frozen-embeddings-2-processes")
     for system in systems:
         print(f"training {system} ...", flush=True)
-        subprocess.run([sys.executable, __file__, "--system", system, "--stsb-dir", str(args.stsb_dir),
+        # the last: 2 processes x 1 thread (torchrun, gloo; batch 8 per process = the same global batch of 16)
+        launch = [sys.executable]
+        if system.endswith("2-processes"):
+            launch += ["-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+                       "--master_port", str(free_port())]
+        subprocess.run([*launch, __file__, "--system", system, "--stsb-dir", str(args.stsb_dir),
                         "--out", str(args.out)], check=True, env=env)
     results = {s: json.loads((args.out / f"{s}.json").read_text()) for s in systems}
     st = results["sentence-transformers"]
@@ -281,7 +307,7 @@ def main() -> None:
     (args.out / "profile_top_ops.txt").write_text(prof["top_ops"])
     print(json.dumps({k: v for k, v in summary.items() if k not in results}, indent=2))
     for r in results.values():
-        print(f"{r['system']:>22}: {r['pairs_per_second']:7.2f} pairs/s  padding {r['padding_share']:.0%}  "
+        print(f"{r['system']:>40}: {r['pairs_per_second']:7.2f} pairs/s  padding {r['padding_share']:.0%}  "
               f"peak RSS {r['peak_rss_mib']:.0f} MiB  STSb test {r['after']['stsb_test']['spearman']:.4f}  "
               f"retrieval MRR@10 {r['after']['retrieval']['mrr@10']:.4f}")
 

