@@ -269,3 +269,37 @@ def test_fewshot_and_a_pipeline_run_under_two_processes(setting, job_title_class
     assert "pipeline_vs_alone" in m and (pipeline / "alone-classification" / "model").exists()
     for stage in ("1-mlm", "2-classification", "alone-classification"):
         assert json.loads((pipeline / stage / "metrics.json").read_text())["training"]["world_size"] == 2
+
+
+@pytest.mark.parametrize("tied", [True, pytest.param(False, marks=pytest.mark.slow)])
+def test_tsdae_under_two_processes_matches_one(setting, tmp_path, tied):
+    """TSDAE: the encoder goes through the DDP-wrapped model and the decoder's own weights (outside it) have their
+    gradients averaged across the two processes, so encoder and decoder come out as one process's with the same
+    global batch. Every text has the same number of tokens, so the two halves' token-averaged losses average to
+    the whole batch's."""
+    from transformers import AutoTokenizer
+
+    root, model = setting
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    words = [w for w in ("nurse", "cook", "pilot", "welder", "judge", "tools", "data", "food", "people", "machines",
+                         "senior", "chief", "assistant", "night", "school", "farm")
+             if len(tokenizer.tokenize(w)) == 1]
+    assert len(words) >= 8
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(f"{a} {b} {c} {d}" for a in words[:4] for b in words[4:8] for c in words[:4]
+                                for d in words[4:8]) + "\n")  # 256 distinct texts of 4 one-token words
+    weights = {}
+    for processes in (1, 2):
+        out = tmp_path / f"tsdae-{processes}"
+        path = tmp_path / f"tsdae-{processes}.yaml"
+        path.write_text(recipe_to_yaml(load_recipe(None, [
+            "task=tsdae", f"model.name={model}", "model.max_seq_length=16", f"data.train={corpus}",
+            f"training.batch_size={16 // processes}", "training.max_steps=4", "training.eval_steps=4",
+            "training.learning_rate=1e-3", "evaluation.stsb=false", f"output.dir={out}", f"tsdae.tie_decoder={tied}"])))
+        train(path, processes)
+        m = json.loads((out / "metrics.json").read_text())
+        assert (m["training"]["world_size"], m["training"]["global_batch_size"]) == (processes, 16)
+        weights[processes] = (load_file(str(out / "model" / "model.safetensors")),
+                              load_file(str(out / "checkpoints" / "checkpoint-4" / "tsdae_decoder.safetensors")))
+    for one, two in zip(weights[1], weights[2], strict=True):
+        assert max(float(abs(one[k] - two[k]).max()) for k in one) < 1e-4

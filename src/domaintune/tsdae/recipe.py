@@ -31,8 +31,3 @@ class TSDAERecipe(UnsupervisedRecipe):
     training: TSDAETrainingConfig = Field(default_factory=TSDAETrainingConfig, description="the optimisation")
     output: UnsupervisedOutputConfig = Field(
         default_factory=lambda: UnsupervisedOutputConfig(dir="runs/tsdae"), description="where results go")
-
-    def multi_process(self) -> bool:
-        # the decoder's own weights (cross-attention, LM head) live in the loss, outside the DDP-wrapped model:
-        # their gradients would not be averaged across processes; one process until that is handled and tested
-        return False

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from sentence_transformers.sentence_transformer.losses import DenoisingAutoEncoderLoss
 from transformers import TrainerCallback
 
 from domaintune.core.io import atomic_write_bytes
@@ -45,14 +46,12 @@ def tsdae_loss(model, tie_decoder: bool):
     done by sentence-transformers' `_tie_encoder_decoder_weights`; if it tied nothing the run would train a
     separate decoder without saying so)."""
     import transformers
-    from sentence_transformers.sentence_transformer.losses import DenoisingAutoEncoderLoss
 
     name = model.transformers_model.config._name_or_path
     verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()  # the decoder's new tensors are expected; said below in one line
     try:
-        loss = DenoisingAutoEncoderLoss(model, decoder_name_or_path=None if tie_decoder else name,
-                                        tie_encoder_decoder=tie_decoder)
+        loss = TSDAELoss(model, decoder_name_or_path=None if tie_decoder else name, tie_encoder_decoder=tie_decoder)
     finally:
         transformers.logging.set_verbosity(verbosity)
     encoder = {id(p) for p in model.transformers_model.parameters()}
@@ -66,10 +65,30 @@ def tsdae_loss(model, tie_decoder: bool):
     return loss
 
 
+class TSDAELoss(DenoisingAutoEncoderLoss):
+    """sentence-transformers' DenoisingAutoEncoderLoss, its encoder kept under the name `model`. Under several
+    processes sentence-transformers' trainer hands the DDP-wrapped model to a loss through its `model` child; the
+    original keeps the encoder as `encoder`, so it would encode through the unwrapped model and DDP would average
+    none of the encoder's gradients (measured: each rank's encoder drifted from one process's)."""
+
+    def __init__(self, model, **kwargs):
+        super().__init__(model, **kwargs)
+        self.model = self._modules.pop("encoder")
+
+    @property
+    def encoder(self):  # the parent's forward and tying read self.encoder
+        return self.model
+
+
 class DecoderCheckpoint(TrainerCallback):
     """Saves TSDAE's decoder-only weights (cross-attention, LM head: the tied ones are in the model) into each
     checkpoint before it is marked complete, and loads them back when a run resumes from one, so a resumed run
-    continues with the decoder it had, not a fresh one."""
+    continues with the decoder it had, not a fresh one.
+
+    Under several processes it also averages those weights' gradients before each optimiser step: they live in the
+    loss, outside the model that DDP wraps (sentence-transformers' trainer optimises them but does not wrap them),
+    so DDP would leave each rank with its own. The tied weights are the model's and DDP averages them. As in one
+    process, these own weights are not in the trainer's gradient clipping (it clips the model's parameters)."""
 
     def __init__(self, loss, checkpoint_dir: Path):
         encoder = {id(p) for p in loss.encoder.parameters()}
@@ -83,6 +102,23 @@ class DecoderCheckpoint(TrainerCallback):
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             atomic_write_bytes(folder / DECODER_FILE, save({n: p.detach().cpu().contiguous()
                                                             for n, p in self.own.items()}))
+
+    def on_pre_optimizer_step(self, args, state, control, **kwargs):
+        import torch
+        import torch.distributed as dist
+
+        from domaintune.core.distributed import world_size
+
+        if world_size() == 1:
+            return
+        grads = [p.grad for p in self.own.values() if p.grad is not None]
+        flat = torch.cat([g.reshape(-1) for g in grads])  # one all-reduce for all of them
+        dist.all_reduce(flat)
+        flat /= world_size()
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset:offset + g.numel()].view_as(g))
+            offset += g.numel()
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.global_step == 0:  # a fresh start (a resumed run's state comes from its checkpoint)
