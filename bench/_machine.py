@@ -7,6 +7,15 @@ import time
 from pathlib import Path
 
 
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (servers and torchrun in benchmarks bind there only)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def peak_rss_mib() -> float:
     """This process's peak resident memory. VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over from the
     parent across fork + exec, so a child process would report its parent's peak if that was higher."""

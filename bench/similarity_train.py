@@ -25,17 +25,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _machine import matmul_ceiling, peak_rss_mib  # noqa: E402
+from _machine import free_port, matmul_ceiling, peak_rss_mib  # noqa: E402
 
 BATCH, EPOCHS, LR, WARMUP, SEED = 16, 1, 2e-5, 0.1, 42
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def load_train(stsb_dir: Path):

@@ -100,6 +100,15 @@ def predict_in_fresh_process(folder, texts: list[str]) -> list[list[float]]:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (servers and torchrun in tests bind there only)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def kill_then_resume(recipe_file, out, checkpoints: int = 2, where: str = "checkpoints",
                      resumed_from=lambda m: m["training"]["resumed_from"]) -> dict:
     """Start `domaintune train RECIPE` in a subprocess, kill -9 it once `checkpoints` complete checkpoints

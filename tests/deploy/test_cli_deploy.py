@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -13,13 +12,8 @@ import time
 
 import httpx
 
+from tests.conftest import free_port
 from tests.test_cli import ENV, assert_one_line_error, cli
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_export_cli_writes_a_folder_and_prints_the_parity(tiny_bert, tmp_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -15,12 +14,7 @@ from safetensors.numpy import load_file
 from domaintune.core.recipe import recipe_to_yaml
 from domaintune.core.resources import load_stsb
 from domaintune.registry import load_recipe
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.conftest import free_port
 
 
 @pytest.fixture(scope="module")

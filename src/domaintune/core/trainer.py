@@ -39,7 +39,7 @@ def training_arguments(t, checkpoint_dir: Path, metric_key: str | None, greater_
         warmup_steps=float(t.warmup_ratio),  # transformers 5: a float < 1 is a ratio of all steps
         lr_scheduler_type=t.scheduler,
         max_grad_norm=t.max_grad_norm,
-        optim="adamw_torch_fused",  # transformers' own default on torch >= 2.8; 1.15x per CPU step (bench/RESULTS.md)
+        optim="adamw_torch_fused",  # transformers' own default on torch >= 2.8; 1.33x per CPU step (bench/RESULTS.md)
         eval_strategy="steps" if metric_key else "no",
         eval_steps=t.eval_steps,
         save_strategy="steps",

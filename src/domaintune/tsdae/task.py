@@ -36,7 +36,7 @@ def objective(recipe: TSDAERecipe, model, texts: list[str], run_dir: Path) -> Ob
     return Objective({"noisy": noisy_copies(texts, cfg.deletion_ratio, recipe.training.seed), "text": texts}, loss,
                      f"TSDAE: {cfg.deletion_ratio:.0%} of words deleted, decoder "
                      f"{'tied to' if cfg.tie_decoder else 'separate from'} the encoder",
-                     [DecoderCheckpoint(loss, Path(run_dir) / "checkpoints")])
+                     [DecoderOwnWeights(loss, Path(run_dir) / "checkpoints")])
 
 
 def tsdae_loss(model, tie_decoder: bool):
@@ -80,7 +80,7 @@ class TSDAELoss(DenoisingAutoEncoderLoss):
         return self.model
 
 
-class DecoderCheckpoint(TrainerCallback):
+class DecoderOwnWeights(TrainerCallback):
     """Saves TSDAE's decoder-only weights (cross-attention, LM head: the tied ones are in the model) into each
     checkpoint before it is marked complete, and loads them back when a run resumes from one, so a resumed run
     continues with the decoder it had, not a fresh one.
@@ -104,21 +104,16 @@ class DecoderCheckpoint(TrainerCallback):
                                                             for n, p in self.own.items()}))
 
     def on_pre_optimizer_step(self, args, state, control, **kwargs):
-        import torch
         import torch.distributed as dist
 
         from domaintune.core.distributed import world_size
 
         if world_size() == 1:
             return
-        grads = [p.grad for p in self.own.values() if p.grad is not None]
-        flat = torch.cat([g.reshape(-1) for g in grads])  # one all-reduce for all of them
-        dist.all_reduce(flat)
-        flat /= world_size()
-        offset = 0
-        for g in grads:
-            g.copy_(flat[offset:offset + g.numel()].view_as(g))
-            offset += g.numel()
+        for p in self.own.values():
+            if p.grad is not None:
+                dist.all_reduce(p.grad)
+                p.grad /= world_size()
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.global_step == 0:  # a fresh start (a resumed run's state comes from its checkpoint)
