@@ -100,6 +100,21 @@ def predict_in_fresh_process(folder, texts: list[str]) -> list[list[float]]:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def largest_weight_change(base_folder, tuned_folder) -> float:
+    """The largest change of any weight between two saved models, tensors matched by name (a task's wrapper
+    prefix such as `bert.` ignored). Training moved the weights: a property of the code, where which way a random
+    tiny model's metric moves is not."""
+    from pathlib import Path
+
+    from safetensors.numpy import load_file
+
+    base = load_file(str(Path(base_folder) / "model.safetensors"))
+    tuned = {k.split("bert.", 1)[-1]: v for k, v in load_file(str(Path(tuned_folder) / "model.safetensors")).items()}
+    common = [k for k in base if k in tuned and base[k].shape == tuned[k].shape]
+    assert common, "no weight of the base model found in the tuned one"
+    return max(float(abs(tuned[k] - base[k]).max()) for k in common)
+
+
 def free_port() -> int:
     """A free TCP port on 127.0.0.1 (servers and torchrun in tests bind there only)."""
     import socket

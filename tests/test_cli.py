@@ -202,3 +202,24 @@ def test_tag_scheme_names_in_any_case(tmp_path):
     r.write_text(f"task: ner\ndata:\n  train: {tmp_path / 'train.conll'}\n  scheme: IOB3\n"
                  f"output:\n  dir: {tmp_path / 'run'}\n")
     assert_one_line_error(cli("train", r), "'data.scheme': unknown scheme", "iob2")
+
+
+def test_ner_tag_outside_its_scheme(tmp_path):
+    """X-PER under IOB2 used to pass the reader and end in a KeyError traceback."""
+    data = tmp_path / "train.tsv"
+    data.write_text("John\tB-PER\nlives\tO\nin\tO\nParis\tX-PER\n\nMary\tB-PER\nworks\tO\n")
+    r = tmp_path / "r.yaml"
+    r.write_text(f"task: ner\ndata:\n  train: {data}\n  scheme: iob2\noutput:\n  dir: {tmp_path / 'run'}\n")
+    assert_one_line_error(cli("train", r), "train.tsv", "line 4", "'X-PER'", "IOB2")
+    assert not (tmp_path / "run").exists()
+
+
+def test_fewshot_one_example_per_class_names_the_split_that_took_it(tmp_path):
+    """Two classes, one example each: the test split takes one; the file does not hold 'one class only'."""
+    data = tmp_path / "two.csv"
+    data.write_text("text,label\ngreat film,pos\nawful film,neg\n")
+    r = tmp_path / "r.yaml"
+    r.write_text(f"task: fewshot\ndata:\n  train: {data}\noutput:\n  dir: {tmp_path / 'run'}\n")
+    res = cli("train", r)
+    assert_one_line_error(res, "two.csv", "has 1 example", "test split", "took it")
+    assert "one class only" not in res.stderr and not (tmp_path / "run").exists()

@@ -92,14 +92,25 @@ def test_labelled_texts_reader(content, suffix, multi_label, on_bad_rows):
 
 @SETTINGS
 @given(st.one_of(st.binary(max_size=300), conll_text().map(str.encode)),
-       st.sampled_from(["auto", "iob1", "iob2", "bioes"]))
-def test_conll_reader(content, scheme):
-    from domaintune.ner.data import normalise, read_ner
+       st.sampled_from(["auto", "iob1", "iob2", "bioes"]), st.one_of(st.none(), conll_text().map(str.encode)))
+def test_conll_reader(content, scheme, test_content):
+    """The whole NER data step (read, scheme, tag set, the test file's tags against it), not the reader alone:
+    a tag outside its scheme used to pass the reader and fail later with a KeyError."""
+    from domaintune.ner.data import Sentence
+    from domaintune.ner.recipe import NERRecipe
+    from domaintune.ner.task import load_data
 
     path = write(content, ".conll")
-    sentences = valid_or_user_error(read_ner, path)
-    if sentences is not None:
-        valid_or_user_error(normalise, sentences, scheme, str(path))
+    test = write(test_content, ".conll") if test_content is not None else None
+    recipe = NERRecipe(task="ner", data={"train": str(path), "test": test and str(test), "scheme": scheme,
+                                         "validation_fraction": 0.3})
+    out = valid_or_user_error(load_data, recipe)
+    if out is not None:
+        train, val, test_rows, tags, _ = out
+        allowed = set(tags)
+        for part in (train, val, test_rows or []):
+            assert all(isinstance(s, Sentence) and len(s.words) == len(s.tags) for s in part)
+            assert all(t in allowed for s in part for t in s.tags)
 
 
 @SETTINGS

@@ -31,7 +31,11 @@ def finished_run(tiny_bert, tiny_taxonomy, tmp_path_factory):
     return out, metrics
 
 
-def test_metrics_shape(finished_run):
+def test_metrics_shape(finished_run, tiny_bert):
+    import math
+
+    from tests.conftest import largest_weight_change
+
     out, metrics = finished_run
     on_disk = json.loads((out / "metrics.json").read_text())
     for ev, values in metrics["after"].items():
@@ -44,8 +48,11 @@ def test_metrics_shape(finished_run):
     after, before = on_disk["after"]["domain_test"]["spearman"], on_disk["before"]["domain_test"]["spearman"]
     assert d == pytest.approx(after - before, abs=1e-5)
     assert on_disk["recipe_hash"] and on_disk["versions"]["torch"] and on_disk["timings"]["train"] > 0
-    # even a random tiny model gets better at the held-out domain pairs within two epochs
-    assert d > 0
+    # which way a random tiny model's metric moves is not a property of the code (it changes with the CPU's
+    # kernels); that training moved the weights, and that every figure is a number, are
+    assert all(math.isfinite(v) for side in ("before", "after", "delta") for ev in on_disk[side].values()
+               for v in ev.values())
+    assert largest_weight_change(tiny_bert, out / "model") > 1e-3
     assert on_disk["training"]["best_step"] and on_disk["training"]["global_step"] > 10
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from safetensors.numpy import load_file
@@ -45,14 +46,43 @@ def recipe_file(root, model, out, batch_size: int, *extra: str):
     return path
 
 
-def train(recipe: object, processes: int, *flags: str):
+def launch(recipe: object, processes: int, *flags: str):
+    """`domaintune train` in one process, or under torchrun with each rank's stderr also in a log file of its
+    own; returns (the completed process, {rank: stderr text})."""
+    import tempfile
+
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    launcher = ([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes), "--master_port",
-                 str(free_port()), "-m"] if processes > 1 else [sys.executable, "-m"])
-    res = subprocess.run([*launcher, "domaintune", "train", str(recipe), *flags], capture_output=True, text=True,
-                         timeout=600, env=env)
-    assert res.returncode == 0, res.stderr[-4000:]
+    with tempfile.TemporaryDirectory(prefix="ranks-") as logs:
+        launcher = ([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes),
+                     "--master_port", str(free_port()), "--log-dir", logs, "--tee", "2", "-m"]
+                    if processes > 1 else [sys.executable, "-m"])
+        res = subprocess.run([*launcher, "domaintune", "train", str(recipe), *flags], capture_output=True,
+                             text=True, timeout=600, env=env)
+        ranks = {int(p.parent.name): p.read_text(errors="replace") for p in Path(logs).rglob("stderr.log")}
+    return res, ranks
+
+
+def train(recipe: object, processes: int, *flags: str):
+    """A run that must succeed; a failure shows every rank's last lines (the rank that failed first is not
+    always the last one to print)."""
+    res, ranks = launch(recipe, processes, *flags)
+    if res.returncode != 0:
+        raise AssertionError("".join(f"\n--- rank {r}, last lines of stderr:\n" + "\n".join(
+            text.splitlines()[-25:]) for r, text in sorted(ranks.items())) or res.stderr[-4000:])
     return res
+
+
+def test_the_run_folder_decision_is_rank_0s_and_its_refusal_reaches_every_rank(setting):
+    """Rank 0 alone looks at the folder (each rank looking on its own let a rank find the recipe rank 0 had just
+    saved and refuse the run); a refusal is raised on every rank, so none waits at a barrier for the others."""
+    root, model = setting
+    out = root / "occupied"
+    out.mkdir()
+    (out / "recipe.yaml").write_text("task: similarity\n")
+    res, ranks = launch(recipe_file(root, model, out, 8), 2)
+    assert res.returncode != 0 and sorted(ranks) == [0, 1]
+    for r, text in ranks.items():
+        assert "already holds a run" in text and "Traceback" not in text, (r, text[-2000:])
 
 
 def test_two_processes_match_one_with_the_same_global_batch(setting):

@@ -150,6 +150,23 @@ def stratified_split(df: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.D
     return _rows(df, keep), _rows(df, val)
 
 
+def split_keeping_classes(df: pd.DataFrame, labels: list[str], fraction: float, seed: int,
+                          held_out: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`stratified_split`, then a true one-line error when a class has no example left to train on: the split
+    (`held_out`, e.g. "the validation split (data.validation_fraction)") took the only example(s) it had."""
+    keep, off = stratified_split(df, fraction, seed)
+    left = {lab for labs in keep["labels"] for lab in labs}
+    lost = [lab for lab in labels if lab not in left]
+    if lost:
+        n = sum(lost[0] in labs for labs in df["labels"])
+        raise DomaintuneError(
+            f"{df.attrs.get('path', 'training data')}: column '{df.attrs.get('label_column', 'label')}': class "
+            f"{lost[0]!r} has {n} example{'s' if n != 1 else ''}, and {held_out} took "
+            f"{'it' if n == 1 else 'them all'}, leaving none to train on; give each class at least 2 examples, "
+            "or a separate file for that split")
+    return keep, off
+
+
 def stratified_sample(df: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
     """At most n rows, class shares kept."""
     if not n or len(df) <= n:

@@ -16,9 +16,9 @@ from domaintune.classification.data import (
     encode_labels,
     infer_label_set,
     labelled_reader,
+    split_keeping_classes,
     stratified_indices,
     stratified_sample,
-    stratified_split,
 )
 from domaintune.classification.evaluation import ClassificationEvaluator
 from domaintune.classification.frozen import FrozenEncoder, linear_probe, train_frozen
@@ -48,7 +48,8 @@ def load_data(recipe: ClassificationRecipe):
     if d.validation:
         val = read(d.validation)
     elif d.validation_fraction > 0:
-        train, val = stratified_split(train, d.validation_fraction, d.split_seed)
+        train, val = split_keeping_classes(train, labels, d.validation_fraction, d.split_seed,
+                                           f"the validation split (data.validation_fraction={d.validation_fraction})")
     else:
         raise DomaintuneError("recipe: no validation data: set data.validation or data.validation_fraction > 0")
     test = read(d.test) if d.test else None

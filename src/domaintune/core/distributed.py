@@ -54,14 +54,23 @@ def main_first(fn: Callable):
 
 def from_main(fn: Callable):
     """`fn()` computed on rank 0 and its (picklable) result sent to every rank: one decision, one value for all
-    (e.g. whether a cache file exists where rank 0 writes it). Every rank must call it."""
+    (e.g. whether a cache file exists where rank 0 writes it). Every rank must call it. An exception on rank 0 is
+    sent too and raised on every rank, so no rank waits for a value that never comes."""
     if world_size() == 1:
         return fn()
     import torch.distributed as dist
 
-    box = [fn() if is_main() else None]
+    box = [None]
+    if is_main():
+        try:
+            box = [("value", fn())]
+        except Exception as e:  # noqa: BLE001 (re-raised below, on this rank and the others)
+            box = [("error", e)]
     dist.broadcast_object_list(box, src=0)
-    return box[0]
+    kind, value = box[0]
+    if kind == "error":
+        raise value
+    return value
 
 
 def shard(n: int) -> range:

@@ -31,7 +31,9 @@ class Run:
         self.recipe, self.resume = recipe, resume
         self.timings: dict[str, float] = {}
         distributed.init()
-        self.dir: Path = distributed.main_first(lambda: prepare_run_dir(recipe, resume, overwrite))
+        # one decision, by rank 0, for every rank: had each rank looked at the folder itself, a rank could find the
+        # recipe rank 0 had just saved and refuse the run as an occupied folder (or delete it again on --overwrite)
+        self.dir: Path = distributed.from_main(lambda: prepare_run_dir(recipe, resume, overwrite))
         self.seed()
 
     def seed(self, seed: int | None = None) -> None:

@@ -30,8 +30,8 @@ from domaintune.classification.data import (
     encode_labels,
     infer_label_set,
     labelled_reader,
+    split_keeping_classes,
     stratified_sample,
-    stratified_split,
 )
 from domaintune.classification.evaluation import ClassificationEvaluator
 from domaintune.classification.features import padded_batches
@@ -62,12 +62,13 @@ def load_data(recipe: FewShotRecipe):
                               f"'{d.columns.text}' and '{d.columns.label}')")
     read = labelled_reader(d)
     pool = read(d.train)
+    labels = infer_label_set(pool)  # the file's classes, before any split takes some of its rows
+    check_label_set(pool, labels, d.multi_label)
     if d.test:
         test = read(d.test)
     else:
-        pool, test = stratified_split(pool, 0.2, 13)
-    labels = infer_label_set(pool)
-    check_label_set(pool, labels, d.multi_label)
+        pool, test = split_keeping_classes(pool, labels, 0.2, 13, "the test split (20% of the file, as no "
+                                                                  "data.test is given)")
     check_known_labels(test, labels, "test data")
     return pool, stratified_sample(test, d.max_test_rows, 13), labels
 

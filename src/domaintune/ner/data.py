@@ -149,13 +149,34 @@ def to_iob2(tags: list[str], scheme: str) -> list[str]:
     return out
 
 
+SCHEME_PREFIXES = {"iob1": "BI", "iob2": "BI", "bioes": "BIESLU"}  # L(ast) / U(nit): BILOU's names for E and S
+
+
+def check_scheme(sentences: list[Sentence], scheme: str, path: str) -> None:
+    """Every tag is O or a prefix of `scheme` + '-' (or '_') + a type; else a one-line error naming its line."""
+    allowed = SCHEME_PREFIXES[scheme]
+    for s in sentences:
+        for k, t in enumerate(s.tags):
+            if t != "O" and not (len(t) > 2 and t[0] in allowed and t[1] in "-_"):
+                raise DomaintuneError(
+                    f"{path}: line {s.line + k}: tag {t!r} is not in the {scheme.upper()} scheme (data.scheme); "
+                    f"expected O or {'/'.join(p + '-' for p in allowed)} followed by a type, e.g. B-PER")
+
+
 def normalise(sentences: list[Sentence], scheme: str, path: str) -> str:
     """Rewrite every sentence's tags as IOB2 in place; returns the scheme that was found or given."""
     scheme = scheme.lower()
     found = detect_scheme(sentences, path) if scheme == "auto" else scheme
+    check_scheme(sentences, found, path)
     for s in sentences:
         s.tags = to_iob2(s.tags, found)
     return found
+
+
+def first_unseen(sentences: list[Sentence], tags: list[str]) -> tuple[int, str] | None:
+    """(line, tag) of the first tag outside `tags`, or None."""
+    known = set(tags)
+    return next(((s.line + k, t) for s in sentences for k, t in enumerate(s.tags) if t not in known), None)
 
 
 def windows(word_token_counts: list[int], budget: int) -> list[tuple[int, int]]:

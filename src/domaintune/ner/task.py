@@ -19,7 +19,7 @@ from domaintune.core.report import model_card
 from domaintune.core.run import Run
 from domaintune.core.trainer import fit
 from domaintune.errors import DomaintuneError
-from domaintune.ner.data import normalise, read_ner
+from domaintune.ner.data import first_unseen, normalise, read_ner
 from domaintune.ner.evaluation import NEREvaluator
 from domaintune.ner.predict import predict_file  # noqa: F401 (the task's `domaintune predict`)
 from domaintune.ner.recipe import NERRecipe
@@ -55,10 +55,10 @@ def load_data(recipe: NERRecipe):
     if not types:
         raise DomaintuneError(f"{d.train}: no entity tags found (every tag is O)")
     tags = ["O"] + [f"{p}-{t}" for t in types for p in "BI"]
-    for name, part in (("validation", val), ("test", test or [])):
-        unseen = sorted({t for s in part for t in s.tags if t not in tags})
-        if unseen:
-            raise DomaintuneError(f"{name} data: tag(s) not seen in training: {', '.join(unseen[:5])}")
+    for name, part, path in (("validation", val, d.validation or d.train), ("test", test or [], d.test)):
+        if (unseen := first_unseen(part, tags)) is not None:
+            raise DomaintuneError(f"{path}: line {unseen[0]}: tag {unseen[1]!r} ({name} data) is of an entity type "
+                                  f"never seen in the training data ({d.train}); types there: {', '.join(types)}")
     return train, val, test, tags, scheme
 
 
