@@ -66,9 +66,9 @@ def encoder(system: str, model: str, folder: Path):
         torch.set_num_threads(THREADS)
         predictor = registry.load_model(model)
         return lambda texts: predictor.predict(texts, batch_size=BATCH)
-    from domaintune.deploy.runtime import load_exported
+    from domaintune import registry
 
-    predictor = load_exported(folder, THREADS)
+    predictor = registry.load_model(folder, THREADS)
     return lambda texts: predictor.predict(texts, batch_size=BATCH)
 
 
@@ -100,14 +100,14 @@ def run_system(system: str, model: str, folder: Path, out: Path) -> None:
 def where_time_goes(folder: Path) -> dict:
     """One export on the STSb test sentences: tokenising, padding and the graph, each timed alone; the graph also
     on 1 thread (how the second core pays)."""
+    from domaintune import registry
     from domaintune.core.batching import padded_arrays
-    from domaintune.deploy.runtime import load_exported
 
     _, texts = corpora()
     texts = texts["stsb_test"]
     out = {"texts": len(texts)}
     for threads in (THREADS, 1):
-        predictor = load_exported(folder, threads)
+        predictor = registry.load_model(folder, threads)
         predictor.predict(texts[:64])
         t = time.perf_counter()
         ids, _ = predictor.tokenize(texts)
@@ -129,7 +129,7 @@ def where_time_goes(folder: Path) -> dict:
 
 
 def export_all(model: str, out: Path) -> dict:
-    from domaintune.deploy.export import export_model
+    from domaintune.api import export as export_model
     from domaintune.models import resolve_model
 
     source = resolve_model(model)[0]

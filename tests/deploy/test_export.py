@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 
 from domaintune import api, registry
+from domaintune.classification.model import ExportedClassifier
 from domaintune.deploy import export as export_module
-from domaintune.deploy.runtime import ExportedClassifier, ExportedEmbedder, ExportedTagger, load_exported
+from domaintune.embedding.predictor import ExportedEmbedder
 from domaintune.errors import DomaintuneError
+from domaintune.ner.tagger import ExportedTagger
 
 TEXTS = ["software developer", "registered nurse", "A man is playing a guitar.", "welder " * 60]
 
@@ -76,7 +78,7 @@ def test_cli_commands_read_an_export(exported_embedder, lora_classifier, ner_tag
     assert list(df.status) == ["ok", "ok", "empty"] and (tmp_path / "p.csv").exists()
     ner = api.predict(ner_tagger[1], tmp_path / "in.txt", tmp_path / "n.jsonl")
     assert len(ner) == 3
-    with pytest.raises(DomaintuneError, match="gives labels or spans, not embeddings"):
+    with pytest.raises(DomaintuneError, match="gives labels, not embeddings"):
         api.embed(str(lora_classifier[1]), ["x"])
     with pytest.raises(DomaintuneError, match="not a domaintune classifier or NER"):
         api.predict(emb_folder, tmp_path / "in.txt")
@@ -92,7 +94,7 @@ print(api.embed({str(exported_embedder[1])!r}, ["a nurse"]).shape)
 print(len(api.predict({str(lora_classifier[1])!r}, {str(tmp_path / 'in.txt')!r})))
 print(registry.load_model({str(ner_tagger[1])!r}).predict(["Ada Lovelace lived in Paris ."]))
 from domaintune.deploy.server import Limits, create_app, load_models
-create_app(load_models([{str(exported_embedder[1])!r}], Limits()), Limits())
+create_app(load_models([{str(exported_embedder[1])!r}], Limits(), registry.load_model), Limits())
 print("no torch")
 """
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
@@ -114,11 +116,11 @@ def test_int8_export_beyond_the_tolerance_is_refused_and_leaves_nothing(tiny_ber
     monkeypatch.setattr(export_module.parity, "check", losing_two_points)
     out = tmp_path / "int8"
     with pytest.raises(DomaintuneError, match=r"loses 2.00 points .*tolerance 0.5.*nothing was written"):
-        export_module.export_model(tiny_bert, out, fmt, "int8", parity_texts=50)
+        api.export(tiny_bert, out, fmt, "int8", parity_texts=50)
     assert not out.exists() and not list(tmp_path.iterdir())
-    record = export_module.export_model(tiny_bert, out, fmt, "int8", force=True, parity_texts=50)
+    record = api.export(tiny_bert, out, fmt, "int8", force=True, parity_texts=50)
     assert record["precision"] == "int8" and record["parity"]["worst_drop_points"] == 2.0
-    exported = load_exported(out)
+    exported = registry.load_model(out)
     assert isinstance(exported, ExportedEmbedder) and exported.predict(TEXTS).shape == (4, 32)
     layout = {"onnx": "onnx/model_qint8_avx2.onnx", "openvino": "openvino/openvino_model_qint8_quantized.xml"}[fmt]
     assert record["sentence_transformers_files"] == [] or (out / layout).exists()
@@ -127,11 +129,11 @@ def test_int8_export_beyond_the_tolerance_is_refused_and_leaves_nothing(tiny_ber
 def test_export_refuses_bad_arguments_and_never_replaces_a_folder(exported_embedder, tmp_path):
     source, folder, _ = exported_embedder
     with pytest.raises(DomaintuneError, match="exists; pass --overwrite"):
-        export_module.export_model(source, folder)
+        api.export(source, folder)
     with pytest.raises(DomaintuneError, match="unknown format 'tflite'"):
-        export_module.export_model(source, tmp_path / "x", "tflite")
+        api.export(source, tmp_path / "x", "tflite")
     with pytest.raises(DomaintuneError, match="unknown 'int4'"):
-        export_module.export_model(source, tmp_path / "x", "onnx", "int4")
+        api.export(source, tmp_path / "x", "onnx", "int4")
     with pytest.raises(DomaintuneError, match="not a model folder"):
-        export_module.export_model(tmp_path / "missing", tmp_path / "x")
+        api.export(tmp_path / "missing", tmp_path / "x")
     assert not (tmp_path / "x").exists()

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from domaintune import registry
 from domaintune.deploy.server import Limits, create_app, load_models, model_name
 
 KEY = "s3cret"
@@ -21,7 +22,7 @@ KEY = "s3cret"
 def served(exported_embedder, lora_classifier, ner_tagger):
     limits = Limits(max_inputs=8, max_chars=500, max_bytes=20_000, max_queue=64)
     models = load_models([f"emb={exported_embedder[1]}", f"cls={lora_classifier[1]}", f"ner={ner_tagger[1]}"],
-                         limits)
+                         limits, registry.load_model)
     app = create_app(models, limits, api_key=KEY)
     with TestClient(app, headers={"Authorization": f"Bearer {KEY}"}) as client:
         yield client, models, exported_embedder
@@ -132,7 +133,7 @@ def test_other_bad_requests(served):
 
 def test_concurrent_requests_are_batched_together(exported_embedder):
     limits = Limits(batch_tokens=4096, max_queue=1000)
-    models = load_models([str(exported_embedder[1])], limits)
+    models = load_models([str(exported_embedder[1])], limits, registry.load_model)
     app = create_app(models, limits)
     texts = [f"job title number {i}" for i in range(64)]
 
@@ -154,7 +155,7 @@ def test_concurrent_requests_are_batched_together(exported_embedder):
 
 def test_a_full_queue_answers_429(exported_embedder):
     limits = Limits(max_queue=3, max_inputs=8)
-    models = load_models([str(exported_embedder[1])], limits)
+    models = load_models([str(exported_embedder[1])], limits, registry.load_model)
     with TestClient(create_app(models, limits)) as client:
         r = client.post("/embed", json={"inputs": ["a", "b", "c", "d"]})
         assert r.status_code == 429 and "busy" in r.json()["error"]["message"]

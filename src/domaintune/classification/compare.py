@@ -45,6 +45,10 @@ def run_compare(recipe, strategies: list[str], show_progress: bool = True, overw
                 "pass --overwrite to retrain it, or choose another output.dir")
         else:
             log.info("compare: strategy %s", s)
+            if sub.trains_encoder():  # a frozen-only encoder (USE) is refused before anything is written
+                from domaintune.models import check_fine_tunable
+
+                check_fine_tunable(sub.model.name)
             frozen = frozen or FrozenEncoder(recipe.model.name, recipe.frozen.cache_dir, recipe.evaluation.batch_size)
             resume = saved == sub.hash()  # an interrupted run of this very recipe continues
             metrics = classification.run(sub, resume=resume, overwrite=overwrite and not resume,
@@ -59,10 +63,8 @@ def run_compare(recipe, strategies: list[str], show_progress: bool = True, overw
 
 def strategy_recipe(recipe: ClassificationRecipe, strategy: str, folder: Path) -> ClassificationRecipe:
     """The recipe with another strategy and run folder, validated like a recipe file."""
-    from domaintune import registry
-
     data = {**recipe.model_dump(), "strategy": strategy, "output": {"dir": str(folder)}}
-    return validate_recipe(ClassificationRecipe, data, "compare --strategies", registry.RECIPES)
+    return validate_recipe(ClassificationRecipe, data, "compare --strategies", None)
 
 
 def saved_hash(run_dir: Path) -> str | None:
@@ -71,7 +73,7 @@ def saved_hash(run_dir: Path) -> str | None:
     ClassificationRecipe.hash."""
     from domaintune.core.rundir import saved_recipe
 
-    recipe = saved_recipe(run_dir)
+    recipe = saved_recipe(run_dir, ClassificationRecipe)
     return recipe.hash() if recipe is not None else None
 
 

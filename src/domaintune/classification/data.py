@@ -14,9 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from domaintune.core.tables import read_table
+from domaintune.core.tables import BadRows, read_table
 from domaintune.errors import DomaintuneError
-from domaintune.similarity.data import BadRows
 
 log = logging.getLogger("domaintune")
 

@@ -11,23 +11,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from domaintune.classification.features import (
+from domaintune.adapters import base_record, check_same_encoder
+from domaintune.classification.heads import fit_logistic, train_mlp
+from domaintune.classification.model import (
+    Classifier,
+    common_settings,
+    load_head,
+    save_head,
+)
+from domaintune.errors import DomaintuneError
+from domaintune.features import (
     FeatureEncoder,
     cached_features,
     default_cache_dir,
     encode_features,
     pool,
 )
-from domaintune.classification.heads import fit_logistic, train_mlp
-from domaintune.classification.model import (
-    Classifier,
-    base_record,
-    check_same_encoder,
-    common_settings,
-    load_head,
-    save_head,
-)
-from domaintune.errors import DomaintuneError
 
 log = logging.getLogger("domaintune")
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from domaintune.classification.fewshot import FewShotClassifier
 from domaintune.classification.frozen import FrozenClassifier
 from domaintune.classification.model import META, Classifier
 from domaintune.classification.sequence import SequenceClassifier
 from domaintune.errors import DomaintuneError
-from domaintune.fewshot.model import FewShotClassifier
 
 KINDS: dict[str, type[Classifier]] = {"frozen": FrozenClassifier, "fewshot": FewShotClassifier}  # else: sequence
 

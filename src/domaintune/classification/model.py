@@ -10,7 +10,8 @@ and load them back (`load(folder, meta)`):
 - `SequenceClassifier` (classification/sequence.py): `full` (a standard transformers encoder folder + the pooled
   head in `head.safetensors`, or an AutoModelForSequenceClassification folder with `model.pooling: pooler`) and
   adapters (`lora`, `ia3`, ...: the PEFT adapter with the head inside it);
-- `FewShotClassifier` (fewshot/model.py): the contrastively tuned sentence-transformers body (`body/`) + a head.
+- `FewShotClassifier` (classification/fewshot.py): the contrastively tuned sentence-transformers body
+  (`body/`) + a head (trained by the fewshot task).
 
 The same object predicts during a run's evaluation, in `domaintune predict`, and after a reload in a fresh
 process (classification/loading.py), so "reloaded predicts like trained" holds by construction. Loading a head or
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from domaintune.classification.scores import probabilities
+from domaintune.core.contract import OutputKind, Predictor
 from domaintune.core.io import atomic_write_json
 from domaintune.core.truncation import encode_texts
 from domaintune.errors import DomaintuneError
@@ -34,8 +36,11 @@ log = logging.getLogger("domaintune")
 META = "domaintune_classifier.json"
 
 
-class Classifier:
+class Classifier(Predictor):
     strategy: str
+    output_kind = OutputKind.LABELS
+    graph_output = ("`logits` [batch, classes]; probabilities are softmax (sigmoid if multi-label), labels in "
+                    "domaintune_classifier.json")
 
     def __init__(self, tokenizer, labels: list[str], multi_label: bool, max_length: int, truncation: str,
                  threshold: float = 0.5, base: dict | None = None, head_config: dict | None = None,
@@ -66,7 +71,21 @@ class Classifier:
         raise DomaintuneError(f"a '{self.strategy}' classifier cannot be exported")
 
     def export_meta(self) -> dict:
-        return {"kind": "classification", **self.meta()}
+        return self.meta()
+
+    @classmethod
+    def from_export(cls, graph, tokenizer, meta: dict, info: dict) -> ExportedClassifier:
+        return ExportedClassifier(graph, tokenizer, meta, info)
+
+    def agreement(self, exported: Classifier, texts: list[str]) -> dict:
+        """The share of texts given the same labels, and the largest difference of a class probability."""
+        p, q = self.predict_proba(texts)[0], exported.predict_proba(texts)[0]
+        same = [x == y for x, y in zip(self.decide(p), exported.decide(q), strict=True)]
+        return {"texts": len(texts), "same_labels": round(float(np.mean(same)), 4),
+                "max_probability_difference": round(float(np.abs(p - q).max()), 4)}
+
+    def served_info(self) -> dict:
+        return {"labels": self.labels}
 
     # ------------------------------------------------------------------ prediction
     def encode(self, texts: list[str]) -> tuple[list[list[int]], list[bool]]:
@@ -131,28 +150,10 @@ def load_head(meta: dict, folder: Path):
     return head.eval()
 
 
-def base_record(name: str, fingerprint: str | None = None) -> dict:
-    """How a saved head or adapter names its encoder: the name as given (absolute when a local path),
-    and the weights' fingerprint (computed from the encoder's folder unless given)."""
-    from domaintune import models
-
-    p = Path(name).expanduser()
-    stored = str(p.resolve()) if p.exists() and name.strip().lower() not in models.PACKAGED else name
-    return {"name": stored, "fingerprint": fingerprint or models.fingerprint(models.encoder_folder(name))}
 
 
-def check_same_encoder(base: dict, now: str, folder: Path) -> None:
-    if now != base["fingerprint"]:
-        raise DomaintuneError(f"{folder}: trained on encoder '{base['name']}' with weights {base['fingerprint']}, "
-                              f"but that name now holds different weights ({now}); point it at the original encoder")
 
 
-def base_folder(base: dict, folder: Path) -> Path:
-    from domaintune.models import encoder_folder, fingerprint
-
-    enc = encoder_folder(base["name"])
-    check_same_encoder(base, fingerprint(enc), folder)
-    return enc
 
 
 def saved_head_pooling(meta: dict) -> str:
@@ -178,3 +179,19 @@ def label_config(labels: list[str], multi_label: bool) -> dict:
     return {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
             "label2id": {lab: i for i, lab in enumerate(labels)},
             "problem_type": "multi_label_classification" if multi_label else "single_label_classification"}
+
+
+class ExportedClassifier(Classifier):
+    """A classifier whose logits come from an exported graph (deploy/runtime.py): no torch."""
+
+    def __init__(self, graph, tokenizer, meta: dict, info: dict):
+        super().__init__(tokenizer, **common_settings(meta))
+        self.graph, self.info, self.strategy = graph, info, meta["strategy"]
+
+    def logits_from_ids(self, ids: list[list[int]], batch_size: int = 64) -> np.ndarray:
+        return self.graph.run_batches(ids, batch_size, self.tokenizer.pad_token_id or 0).reshape(
+            len(ids), len(self.labels))
+
+    @property
+    def metadata(self) -> dict:
+        return {**self.info, **self.meta()}

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from domaintune.classification.features import pool
+from domaintune.features import pool
 
 HEAD_FILE = "head.safetensors"
 

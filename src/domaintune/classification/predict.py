@@ -19,6 +19,7 @@ from domaintune.core.io import atomic_write_bytes, atomic_write_text, save_folde
 from domaintune.errors import DomaintuneError
 
 log = logging.getLogger("domaintune")
+PREDICTIONS_SUFFIX = ".csv"  # `domaintune predict` writes one row per input row: labels and every probability
 
 
 def read_rows(path: Path, column: str) -> tuple[list[str], list[str]]:
@@ -57,14 +58,12 @@ def read_rows(path: Path, column: str) -> tuple[list[str], list[str]]:
     return texts, status
 
 
-def predict_file(model: str | Path, input: str | Path, output: str | Path | None = None, column: str = "text",
+def predict_file(clf, input: str | Path, output: str | Path | None = None, column: str = "text",
                  batch_size: int = 64) -> pd.DataFrame:
+    """Labels and class probabilities per input row, from a loaded classifier (torch or exported)."""
     input = Path(input)
     if output is not None and Path(output).exists():
         raise DomaintuneError(f"{output}: exists; predictions never replace a file (choose another --output)")
-    from domaintune import registry
-
-    clf = registry.load_model(model)
     texts, status = read_rows(input, column)
     status = ["empty" if s == "ok" and not t.strip() else s for t, s in zip(texts, status, strict=True)]
     todo = [i for i, s in enumerate(status) if s == "ok"]

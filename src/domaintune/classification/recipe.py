@@ -135,7 +135,7 @@ class ClassificationRecipe(RecipeBase):
         return self.strategy != "frozen"
 
     def multi_process(self) -> bool:
-        return True  # frozen: the feature pass is sharded across ranks (classification/features.py)
+        return True  # frozen: the feature pass is sharded across ranks (features.py)
 
     def as_ran(self, run_dir: Path) -> ClassificationRecipe:
         """A run from before the pooled head (session 7) trained transformers' [CLS] -> pooler head whatever its

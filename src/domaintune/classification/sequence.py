@@ -1,8 +1,8 @@
 """Strategies that train the encoder: `full` (optionally with the lower k layers frozen) and adapters (`lora`,
 `ia3`, `loha`, `lokr`: PEFT, with the head trained and saved inside the adapter). The head reads
-`model.pooling`: the mean (cls, max) of the last token states (classifier/pooled.py), or `pooler`:
+`model.pooling`: the mean (cls, max) of the last token states (classification/pooled.py), or `pooler`:
 transformers' AutoModelForSequenceClassification ([CLS] through the pretrained pooler, trained with the head).
-Training is transformers' Trainer with the mechanics every task shares (training/common.py) and length-grouped
+Training is transformers' Trainer with the mechanics every task shares (core/trainer.py) and length-grouped
 batches.
 """
 
@@ -14,20 +14,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from domaintune.classification.features import padded_batches
+from domaintune.adapters import base_folder, base_record, wrap_adapter
 from domaintune.classification.model import (
     Classifier,
-    base_folder,
-    base_record,
     common_settings,
     label_config,
     saved_head_pooling,
 )
 from domaintune.core.trainer import fit
+from domaintune.features import padded_batches
 
 log = logging.getLogger("domaintune")
 
-ADAPTERS = {"lora": "LoraConfig", "ia3": "IA3Config", "loha": "LoHaConfig", "lokr": "LoKrConfig"}
 VALIDATION_KEYS = {"accuracy": ("eval_accuracy", True), "macro_f1": ("eval_macro_f1", True),
                    "loss": ("eval_loss", False)}
 
@@ -68,24 +66,8 @@ def head_config(recipe) -> dict:
     return out
 
 
-def wrap_adapter(model, strategy: str, a, task_type: str, heads: tuple[str, ...]):
-    """A PEFT adapter of the named method around `model`; the task head (and pooler) modules present are trained
-    and saved with the adapter (modules_to_save), so a reloaded adapter predicts like the trained one."""
-    import peft
-
-    kw = {"task_type": getattr(peft.TaskType, task_type), "target_modules": a.target_modules,
-          "modules_to_save": [n for n in heads if _has_module(model, n)]}
-    if strategy == "lora":
-        kw.update(r=a.r, lora_alpha=a.alpha, lora_dropout=a.dropout, use_dora=a.dora)
-    elif strategy in ("loha", "lokr"):
-        kw.update(r=a.r, alpha=a.alpha, module_dropout=a.dropout)
-    elif strategy == "ia3" and a.target_modules == "all-linear":
-        kw["feedforward_modules"] = "all-linear"
-    return peft.get_peft_model(model, getattr(peft, ADAPTERS[strategy])(**kw))
 
 
-def _has_module(model, name: str) -> bool:
-    return any(n.split(".")[-1] == name for n, _ in model.named_modules())
 
 
 def _dataset(ids: list[list[int]], y: np.ndarray):

@@ -24,10 +24,10 @@ from domaintune.classification.evaluation import ClassificationEvaluator
 from domaintune.classification.frozen import FrozenEncoder, linear_probe, train_frozen
 from domaintune.classification.predict import predict_file  # noqa: F401 (the task's `domaintune predict`)
 from domaintune.classification.recipe import ClassificationRecipe
+from domaintune.classification.report import card, classifier_outcome, confident_mistakes, write_report  # noqa: F401
 from domaintune.classification.sequence import train_sequence
-from domaintune.core import plots
-from domaintune.core.evaluator import directions, run_evaluators
-from domaintune.core.report import deltas, model_card, write_run_report
+from domaintune.core.contract import metrics_envelope
+from domaintune.core.evaluator import run_evaluators
 from domaintune.core.run import Run
 from domaintune.core.truncation import encode_texts
 from domaintune.errors import DomaintuneError
@@ -118,19 +118,17 @@ def run(recipe: ClassificationRecipe, resume: bool = False, overwrite: bool = Fa
         return done
 
     # 6. save the model (atomically, with its card), metrics, report
-    metrics = {
-        "task": "classification",
-        **outcome(before["metrics"], before["details"], after, after_details, labels),
-        "directions": directions(evaluators, after),
-        "run": {"base_model": recipe.model.name, "strategy": recipe.strategy, "multi_label": multi,
+    metrics = metrics_envelope(
+        "classification", before["metrics"], after, evaluators, training=train_stats,
+        **classifier_outcome(before["details"], after_details, labels),
+        examples=confident_mistakes(after_details),
+        run={"base_model": recipe.model.name, "strategy": recipe.strategy, "multi_label": multi,
                 "data": recipe.data.train, "train_rows": n_original, "train_rows_augmented": len(train_df),
                 "validation_rows": len(val_df), "test_rows": 0 if test_df is None else len(test_df),
                 "truncation": recipe.model.truncation, "max_seq_length": recipe.model.max_seq_length,
                 "truncated_training_rows": int(sum(train_cut[:n_original])),
                 "parameters": classifier.parameters()},
-        "training": train_stats,
-        "examples": confident_mistakes(after_details),
-    }
+    )
     return run.finish(metrics, classifier.save, lambda mt: card(mt, recipe), write_report, log_history)
 
 
@@ -163,43 +161,10 @@ def encode_splits(recipe: ClassificationRecipe, tokenizer, train_df, val_df, tes
     return (train_ids, train_cut, encode_labels(train_df, labels, multi)), evaluators
 
 
-def outcome(before: dict, before_details: dict, after: dict, after_details: dict, labels: list[str]) -> dict:
-    """The before/after part of a classifier's metrics (classification and few-shot)."""
-    return {"before": before, "after": after, "delta": deltas(before, after), "labels": labels,
-            "per_class": {"before": {k: v["per_class"] for k, v in before_details.items()},
-                          "after": {k: v["per_class"] for k, v in after_details.items()}},
-            "confusion_matrix": {"before": {k: v["confusion_matrix"] for k, v in before_details.items()},
-                                 "after": {k: v["confusion_matrix"] for k, v in after_details.items()}}}
 
 
-def confident_mistakes(details: dict, split: str = "test") -> list[dict]:
-    """The most confident wrong predictions on the test rows (validation when there is no test file)."""
-    found = details.get(split) or details.get("validation") or {}
-    rows = found.get("mistakes")
-    if not rows:
-        return []
-    return [{"title": "Most confident mistakes", "columns": ["text", "true label", "predicted", "confidence"],
-             "note": "The rows the trained model got wrong with the highest probability: often label noise, or "
-                     "classes the data does not tell apart.", "rows": rows}]
 
 
-def card(metrics: dict, recipe: ClassificationRecipe) -> str:
-    info = metrics["run"]
-    strategy = info["strategy"]
-    how = {"frozen": "a head trained on frozen encoder features (this folder holds the head; the encoder is named "
-                     "in domaintune_classifier.json)",
-           "full": "full fine-tuning (a standard transformers encoder folder and the head in head.safetensors)",
-           "fewshot": "SetFit-style few-shot training: contrastive tuning of the encoder (body/), then a head"}.get(
-        strategy, f"a {strategy} adapter (PEFT) with the classification head saved inside it")
-    labels = ", ".join(map(str, metrics.get("labels", []))) + (" (multi-label)" if info.get("multi_label") else "")
-    rows = info.get("train_rows", info.get("examples_per_seed"))
-    return model_card(
-        metrics, recipe, "Text classifier (domaintune)",
-        f"Trained from `{info['base_model']}` by {how}, on {rows} rows of `{info['data']}`.\nLabels: {labels}.",
-        "Predict with `domaintune predict THIS_FOLDER --input FILE`, or in Python: `from domaintune import "
-        "registry; registry.load_model(path).predict(texts)`.\n",
-        "transformers" if strategy == "full" else "domaintune", ["text-classification", "domaintune"],
-        before_means="untouched encoder + logistic regression")
 
 
 def load(path: str | Path):
@@ -208,15 +173,6 @@ def load(path: str | Path):
     return load_classifier(path)
 
 
-def write_report(run_dir: Path, metrics: dict, log_history: list | None = None) -> dict[str, Path]:
-    figures = {}
-    for split, matrix in metrics.get("confusion_matrix", {}).get("after", {}).items():
-        if matrix:
-            rel = f"plots/confusion_{split}.png"
-            plots.confusion_matrix(metrics["labels"], np.array(matrix), Path(run_dir) / rel,
-                                   f"confusion matrix, {split}")
-            figures[f"Confusion matrix ({split}, after)"] = rel
-    return write_run_report(run_dir, metrics, log_history, figures)
 
 
 def parity_evaluators(recipe, run_dir: Path | None, predictor) -> list:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -43,7 +43,7 @@ class EarlyStoppingConfig(Section):
 
 
 class TrainingBase(Section):
-    """The optimisation settings every task shares (the same trainer mechanics for all: training/common.py)."""
+    """The optimisation settings every task shares (the same trainer mechanics for all: core/trainer.py)."""
 
     epochs: float = Field(1.0, gt=0, description="passes over the training data")
     max_steps: int = Field(-1, description="stop after this many optimiser steps (-1 = use epochs)")
@@ -70,7 +70,19 @@ class TrainingBase(Section):
 
 
 class RecipeBase(Section):
-    """A task's recipe. Tasks refine the three questions the shared run-folder rules ask of a recipe."""
+    """A task's recipe. Every task's recipe declares `task`, `model`, `training` and `output` as pydantic fields of
+    its own types (a pipeline has no `training`: its stages do); the shared run template reads them through the
+    methods below, which tasks may refine."""
+
+    if TYPE_CHECKING:  # the fields every task's recipe has, each with the task's own type and defaults
+        task: str
+        model: ModelConfig
+        training: TrainingBase
+        output: Section
+
+    def seed(self) -> int | None:
+        """The one seed for python, numpy and torch (training.seed)."""
+        return self.training.seed
 
     def trains_encoder(self) -> bool:
         """False when the run leaves the encoder untouched (a frozen-feature classifier): a frozen-only encoder
@@ -195,7 +207,7 @@ def load_recipe(path: str | Path | None, overrides: list[str] | None, task: str 
     return validate_recipe(recipes[name], data, source, recipes)
 
 
-def validate_recipe(cls: type[RecipeBase], data: dict, source: str, recipes: dict[str, type[RecipeBase]],
+def validate_recipe(cls: type[RecipeBase], data: dict, source: str, recipes: dict[str, type[RecipeBase]] | None,
                     prefix: str = "") -> RecipeBase:
     """`cls` validated from `data`; a recipe that nests others (pipeline stages) finds their classes in the
     validation context. Errors name the key ('stages.1.training.epocs')."""

@@ -99,6 +99,41 @@ def _per_class_cell(after: dict, before: dict | None, key: str) -> str:
     return f"{after[key]:.3f}" + (f" ({before[key]:.3f})" if before else "")
 
 
+def table_rows(metrics: dict) -> tuple[list[str], list[tuple[list[str], str]]]:
+    """The before/after table every renderer draws (markdown, HTML, terminal): the header, and per row its cells
+    (eval, metric, each baseline, before, after, signed delta) with the delta's verdict (better, worse, same)."""
+    bases = baseline_columns(metrics)
+    header = ["eval", "metric", *(f"{n} (baseline)" for n in bases), "before", "after", "delta"]
+    rows = [([ev, m, *(fmt(metrics["baselines"][n].get(ev, {}).get(m)) for n in bases), fmt(b), fmt(a),
+              fmt(d, True)], verdict(d, direction(metrics, ev, m))) for ev, m, b, a, d in metrics_table(metrics)]
+    return header, rows
+
+
+def table_notes(metrics: dict) -> list[tuple[str, bool]]:
+    """The lines under the table: skipped baselines, the retention verdict; (text, is a warning)."""
+    notes = [(f"baseline {name} skipped: {res['skipped']}", False)
+             for name, res in metrics.get("baselines", {}).items() if "skipped" in res]
+    ret = metrics.get("retention", {})
+    if ret.get("checked"):
+        notes.append((f"general ability {'kept' if ret['passed'] else 'LOST'}: STSb test Spearman "
+                      f"{retention_text(ret)}", not ret["passed"]))
+    return notes
+
+
+def terminal_table(title: str, metrics: dict):
+    """The same table for the terminal (rich), deltas coloured by the way each metric improves."""
+    from rich.table import Table
+
+    header, rows = table_rows(metrics)
+    table = Table(title=title)
+    for col in header:
+        table.add_column(col, justify="left" if col in ("eval", "metric") else "right")
+    for cells, way in rows:
+        style = {"better": "green", "worse": "red"}.get(way)
+        table.add_row(*cells[:-1], f"[{style}]{cells[-1]}[/]" if style else cells[-1])
+    return table
+
+
 def write_markdown(run_dir: Path, metrics: dict, plots: dict[str, str]) -> Path:
     lines = [f"# domaintune report: {metrics.get('task', 'similarity')}", ""]
     lines += [f"- {k}: `{v}`" for k, v in run_summary(metrics)] + [""]
@@ -106,13 +141,11 @@ def write_markdown(run_dir: Path, metrics: dict, plots: dict[str, str]) -> Path:
     if ret.get("checked"):
         kept = "kept" if ret["passed"] else "**LOST: general ability dropped beyond tolerance**"
         lines += [f"**General ability (STSb test Spearman): {kept}** ({retention_text(ret)}).", ""]
-    bases = baseline_columns(metrics)
-    lines += ["| eval | metric | " + "".join(f"{n} (baseline) | " for n in bases) + "before | after | delta |",
-              "|---|---|" + "---|" * len(bases) + "---|---|---|"]
-    for ev, m, b, a, d in metrics_table(metrics):
-        base = "".join(f"{fmt(metrics['baselines'][n].get(ev, {}).get(m))} | " for n in bases)
-        mark = {"better": " ↑", "worse": " ↓"}.get(verdict(d, direction(metrics, ev, m)), "")
-        lines.append(f"| {ev} | {m} | {base}{fmt(b)} | {fmt(a)} | {fmt(d, True)}{mark} |")
+    header, rows = table_rows(metrics)
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for cells, way in rows:
+        mark = {"better": " ↑", "worse": " ↓"}.get(way, "")
+        lines.append("| " + " | ".join(cells) + f"{mark} |")
     for name, res in metrics.get("baselines", {}).items():
         if "skipped" in res:
             lines.append(f"\nBaseline {name} skipped: {res['skipped']}")
@@ -142,15 +175,10 @@ def write_markdown(run_dir: Path, metrics: dict, plots: dict[str, str]) -> Path:
 def write_html(run_dir: Path, metrics: dict, plots: dict[str, str]) -> Path:
     """One file, images inlined as base64: it can be mailed or archived on its own."""
     esc = html.escape
-    bases = baseline_columns(metrics)
-    rows = "".join(
-        f"<tr><td>{esc(ev)}</td><td>{esc(m)}</td>"
-        + "".join(f"<td>{fmt(metrics['baselines'][n].get(ev, {}).get(m))}</td>" for n in bases)
-        + f"<td>{fmt(b)}</td><td>{fmt(a)}</td>"
-        f"<td class='{verdict(d, direction(metrics, ev, m))}'>{fmt(d, True)}</td></tr>"
-        for ev, m, b, a, d in metrics_table(metrics)
-    )
-    head = "".join(f"<th>{esc(n)} (baseline)</th>" for n in bases)
+    header, table = table_rows(metrics)
+    rows = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells[:-1]) + f"<td class='{way}'>{cells[-1]}</td>"
+                   "</tr>" for cells, way in table)
+    head = "".join(f"<th>{esc(c)}</th>" for c in header)
     ret = metrics.get("retention", {})
     banner = ""
     if ret.get("checked"):
@@ -173,7 +201,7 @@ def write_html(run_dir: Path, metrics: dict, plots: dict[str, str]) -> Path:
     timings = "".join(f"<li>{esc(k)}: {v}</li>" for k, v in metrics.get("timings", {}).items())
     body = f"""<h1>domaintune report: {esc(str(metrics.get('task', 'similarity')))}</h1>
 <ul>{summary}</ul>
-{banner}<table><tr><th>eval</th><th>metric</th>{head}<th>before</th><th>after</th><th>delta</th></tr>{rows}</table>
+{banner}<table><tr>{head}</tr>{rows}</table>
 <p class='note'>Green: moved the good way for that metric (perplexity and loss: down); red: the bad way.</p>
 {per_class}{example_tables_html(metrics)}
 <h2>Timings (seconds)</h2><ul>{timings}</ul>{imgs}"""

@@ -38,7 +38,7 @@ class Run:
 
     def seed(self, seed: int | None = None) -> None:
         """One seed for python, numpy and torch: the recipe's (training.seed), or the one given."""
-        seed = seed if seed is not None else getattr(getattr(self.recipe, "training", None), "seed", None)
+        seed = seed if seed is not None else self.recipe.seed()
         if seed is not None:
             set_seed(seed)
 

@@ -12,12 +12,6 @@ RUN_MARKERS = ("recipe.yaml", "metrics.json", "checkpoints", "model")
 
 def prepare_run_dir(recipe, resume: bool, overwrite: bool) -> Path:
     """Never lose an earlier run: an occupied folder is refused unless --resume or --overwrite."""
-    model_name = getattr(getattr(recipe, "model", None), "name", None)
-    if model_name and recipe.trains_encoder():
-        # refuse a frozen-only encoder (USE) before writing anything
-        from domaintune.models import check_fine_tunable
-
-        check_fine_tunable(model_name)
     run_dir = Path(recipe.output.dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise DomaintuneError(f"{run_dir}: output.dir is an existing file, not a folder; choose another output.dir")
@@ -28,8 +22,8 @@ def prepare_run_dir(recipe, resume: bool, overwrite: bool) -> Path:
             "or choose another output.dir"
         )
     if occupied and resume:
-        old = saved_recipe(run_dir)
-        if old is not None and old.hash() != recipe.hash():
+        old = saved_recipe(run_dir, type(recipe))
+        if (run_dir / "recipe.yaml").exists() and (old is None or old.hash() != recipe.hash()):
             raise DomaintuneError(
                 f"{run_dir}: --resume with a recipe that differs from the one this run started with "
                 f"({run_dir / 'recipe.yaml'}); resume with that recipe, or start a new output.dir"
@@ -39,11 +33,15 @@ def prepare_run_dir(recipe, resume: bool, overwrite: bool) -> Path:
     return run_dir  # created once the data has been read: a bad file leaves no empty folder behind
 
 
-def saved_recipe(run_dir: Path):
-    """The recipe a run folder was started with (None: no run there), as it ran (RecipeBase.as_ran)."""
-    from domaintune import registry
+def saved_recipe(run_dir: Path, recipe_class):
+    """The recipe a run folder was started with, as it ran (RecipeBase.as_ran), read as a `recipe_class`; None
+    when there is no run there, or when it is another task's run (it differs from any recipe of this class)."""
+    from domaintune.core.recipe import read_recipe_file, validate_recipe
 
     saved = Path(run_dir) / "recipe.yaml"
     if not saved.exists():
         return None
-    return registry.load_recipe(saved).as_ran(Path(run_dir))
+    data = read_recipe_file(saved)
+    if data.get("task", "similarity") != recipe_class.model_fields["task"].default:
+        return None
+    return validate_recipe(recipe_class, data, str(saved), None).as_ran(Path(run_dir))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -115,3 +116,22 @@ def read_table(path: str | Path, fmt: str = "auto") -> pd.DataFrame:
         raise DomaintuneError(f"{path}: the file has a header but no rows")
     df.columns = [str(c) for c in df.columns]
     return df
+
+
+@dataclass
+class BadRows:
+    """Row-level problems of one file: what was wrong where, and how often."""
+
+    path: str
+    problems: list[tuple[int, str, str]] = field(default_factory=list)  # (row, column, what)
+
+    def add(self, row: int, column: str, what: str) -> None:
+        self.problems.append((row, column, what))
+
+    def __len__(self) -> int:
+        return len({r for r, _, _ in self.problems})
+
+    def summary(self, limit: int = 3) -> str:
+        shown = "; ".join(f"row {r}, column '{c}': {w}" for r, c, w in self.problems[:limit])
+        more = f"; and {len(self.problems) - limit} more" if len(self.problems) > limit else ""
+        return f"{self.path}: {len(self)} bad row(s): {shown}{more}"

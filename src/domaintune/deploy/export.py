@@ -1,15 +1,17 @@
 """`domaintune export MODEL -o DIR --format onnx|openvino [--quantize int8]`, top to bottom:
 
-1. load the model through the registry (any task's saved folder) and take its `export_graph()`: one torch module,
-   (input_ids, attention_mask) -> embedding or logits, pooling / normalisation / head inside;
+1. take the predictor's `export_graph()` (any task's predictor, loaded by the caller: api.export): one torch
+   module, (input_ids, attention_mask) -> embedding or logits, pooling / normalisation / head inside;
 2. `torch.onnx.export` (the dynamo exporter: the TorchScript one mis-traces transformers 5's BERT by up to 0.1
    in cosine), with batch and sequence length dynamic;
 3. ONNX: onnxruntime's own transformer optimiser, then `quantize_dynamic` for int8 (S8 weights, per channel, 7-bit);
    OpenVINO: `openvino.convert_model`, then `nncf.quantize` (int8 weights and activations, calibrated on STS
    benchmark dev sentences, not the test ones the parity check scores);
-4. tokenizer, the task's own metadata, `domaintune_export.json`; for sentence-transformers models also their own
-   `onnx/` + `openvino/` layout (the bare transformer, as their backends expect);
-5. the parity check (deploy/parity.py) on the folder as written, into `export.json` and the README; an int8 export
+4. tokenizer, the predictor's `export_meta()`, its marker files (`domaintune_*.json`), `domaintune_export.json`;
+   where the predictor has a `token_states_graph()` (sentence-transformers models), also their own `onnx/` +
+   `openvino/` layout (the bare transformer, as their backends expect);
+5. the parity check (deploy/parity.py: the caller's evaluators and the predictor's agreement) on the folder as
+   written, into `export.json` and the README; an int8 export
    that loses more than `tolerance` points of a primary metric is refused unless `force`;
 6. the folder is swapped into place whole (core/io.save_folder_atomically): a refused or failed export leaves
    nothing behind, and an existing folder is replaced only with `overwrite`.
@@ -37,7 +39,7 @@ log = logging.getLogger("domaintune")
 
 FORMATS = ("onnx", "openvino")
 GRAPH_FILES = {"onnx": "model.onnx", "openvino": "model.xml"}
-MARKERS = ("domaintune_classifier.json", "domaintune_tagger.json")  # copied: `registry.model_task` reads them
+MARKERS = "domaintune_*.json"  # a saved model's own records (which task, labels, tags): copied as they are
 ST_FILES = ("modules.json", "config_sentence_transformers.json", "sentence_bert_config.json", "config.json")
 SAMPLE = ["A short sentence.", "A somewhat longer sentence, so that the batch carries some padding."]
 
@@ -145,7 +147,8 @@ def encoder_config(module):
 def sentence_transformers_layout(predictor, source: Path, folder: Path, fmt: str, int8: bool) -> list[str]:
     """sentence-transformers' own files and its backend's graph, so `SentenceTransformer(folder, backend=fmt)`
     loads the folder wherever that backend (optimum) is installed."""
-    if not (source / "modules.json").exists():
+    states = predictor.token_states_graph()
+    if states is None or not (source / "modules.json").exists():
         return []
     modules = {m["path"] for m in json.loads((source / "modules.json").read_text()) if m.get("path")}
     for f in source.iterdir():  # configs, pooling / dense / normalize module folders; no torch weights
@@ -154,28 +157,28 @@ def sentence_transformers_layout(predictor, source: Path, folder: Path, fmt: str
     name = {"onnx": "onnx/model_qint8_avx2.onnx" if int8 else "onnx/model.onnx",
             "openvino": "openvino/openvino_model_qint8_quantized.xml" if int8 else "openvino/openvino_model.xml"}[fmt]
     (folder / name).parent.mkdir(exist_ok=True)
-    write_graph(predictor.token_states_graph(), predictor.tokenizer, folder / name, "last_hidden_state", fmt, int8,
-                predictor.model.max_seq_length)
+    write_graph(states, predictor.tokenizer, folder / name, "last_hidden_state", fmt, int8, predictor.max_length)
     return [name]
 
 
-def export_model(model: str | Path, output: str | Path, fmt: str = "openvino", quantize: str = "int8",
-                 tolerance: float = 0.5, force: bool = False, overwrite: bool = False,
-                 parity_texts: int | None = None) -> dict:
-    """Export `model` to `output`; returns the export record with its parity check."""
-    from domaintune import registry
-
-    model, output = Path(model), Path(output)
+def check_request(source: Path, output: Path, fmt: str, quantize: str, overwrite: bool) -> None:
+    """A one-line error for a bad export request, before anything is loaded or written."""
     if fmt not in FORMATS:
         raise DomaintuneError(f"--format: unknown format '{fmt}'; choose onnx or openvino")
     if quantize not in ("none", "int8"):
         raise DomaintuneError(f"--quantize: unknown '{quantize}'; choose none or int8")
-    if not model.is_dir():
-        raise DomaintuneError(f"{model}: not a model folder (pass a saved model, e.g. runs/demo/model)")
+    if not source.is_dir():
+        raise DomaintuneError(f"{source}: not a model folder (pass a saved model, e.g. runs/demo/model)")
     if output.exists() and not (overwrite and output.is_dir()):
         raise DomaintuneError(f"{output}: exists; pass --overwrite to replace it (a folder), or choose another -o")
-    task = registry.model_task(model)
-    predictor = task.impl().load(model)
+
+
+def export_model(predictor, source: str | Path, task: str, output: str | Path, fmt: str = "openvino",
+                 quantize: str = "int8", tolerance: float = 0.5, force: bool = False,
+                 evaluators: list | None = None, data: str = "agreement only", parity_texts: int | None = None) -> dict:
+    """Export `predictor` (loaded from `source`, a model of `task`) to `output`; returns the export record with
+    its parity check on `evaluators` (described by `data`). The caller checks the request first (check_request)."""
+    source, output = Path(source), Path(output)
     module, meta = predictor.export_graph(), predictor.export_meta()
     int8 = quantize == "int8"
     t = time.perf_counter()
@@ -185,24 +188,24 @@ def export_model(model: str | Path, output: str | Path, fmt: str = "openvino", q
         graph = GRAPH_FILES[fmt]
         write_graph(module, predictor.tokenizer, folder / graph, module.output_name, fmt, int8, meta["max_length"])
         predictor.tokenizer.save_pretrained(str(folder))
-        for marker in MARKERS:
-            if (model / marker).exists():
-                shutil.copyfile(model / marker, folder / marker)
-        st = sentence_transformers_layout(predictor, model, folder, fmt, int8) if meta["kind"] == "embedding" else []
-        record = {"format_version": 1, "format": fmt, "precision": "int8" if int8 else "fp32", "graph": graph,
-                  "task": task.name, "source": str(model.resolve()), "meta": meta,
-                  "sentence_transformers_files": st, "export_seconds": round(time.perf_counter() - t, 1)}
+        for marker in source.glob(MARKERS):
+            shutil.copyfile(marker, folder / marker.name)
+        st = sentence_transformers_layout(predictor, source, folder, fmt, int8)
+        record = {"format_version": 2, "format": fmt, "precision": "int8" if int8 else "fp32", "graph": graph,
+                  "task": task, "output_kind": predictor.output_kind.value, "graph_output": predictor.graph_output,
+                  "source": str(source.resolve()), "meta": meta, "sentence_transformers_files": st,
+                  "export_seconds": round(time.perf_counter() - t, 1)}
         atomic_write_json(folder / EXPORT_META, record)
-        log.info("exported %s to %s (%s, %s) in %.0f s; checking parity", model, fmt, record["precision"],
+        log.info("exported %s to %s (%s, %s) in %.0f s; checking parity", source, fmt, record["precision"],
                  graph, time.perf_counter() - t)
-        result = parity.check(predictor, load_exported(folder), meta["kind"], task.impl(), model, parity_texts)
+        result = parity.check(predictor, load_exported(folder, type(predictor)), evaluators or [], data, parity_texts)
         record["parity"] = {**result, "tolerance_points": tolerance, "worst_drop_points": parity.worst_drop(result)}
         atomic_write_json(folder / PARITY, record)
         atomic_write_text(folder / "README.md", card(record))
         drop = record["parity"]["worst_drop_points"]
         if drop > tolerance and not force:
             raise DomaintuneError(
-                f"{model}: the {record['precision']} {fmt} export loses {drop:.2f} points of a primary metric "
+                f"{source}: the {record['precision']} {fmt} export loses {drop:.2f} points of a primary metric "
                 f"(tolerance {tolerance}): {summary(record['parity'])}; nothing was written. Export without "
                 "--quantize, raise --tolerance, or pass --force to keep it anyway")
 
@@ -222,12 +225,7 @@ def card(record: dict) -> str:
     rows = [f"| {name} | {m['metric']} | {m['torch']:.4f} | {m['exported']:.4f} | {m['delta_points']:+.2f} |"
             for name, m in par["metrics"].items()]
     agreement = "\n".join(f"- {k.replace('_', ' ')}: {v}" for k, v in par["agreement"].items())
-    output = {"embedding": "`sentence_embedding` [batch, dimension], L2-normalised (mean pooling and normalisation "
-                           "are inside the graph)",
-              "classification": "`logits` [batch, classes]; probabilities are softmax (sigmoid if multi-label), "
-                                "labels in domaintune_classifier.json",
-              "ner": "`logits` [batch, tokens, tags]; tags in domaintune_tagger.json, one tag per word read off its "
-                     "first sub-token"}[meta["kind"]]
+    output = record["graph_output"]
     return f"""# Exported {record['task']} model ({record['format']}, {record['precision']})
 
 Exported by `domaintune export` from `{record['source']}`.
@@ -236,7 +234,7 @@ Exported by `domaintune export` from `{record['source']}`.
 - Tokenizer: `tokenizer.json` here (maximum length {meta['max_length']} tokens{', prefix ' + repr(meta.get('prefix'))
   if meta.get('prefix') else ''}).
 - Load it without torch: `domaintune embed|predict|similarity|serve THIS_FOLDER`, or
-  `from domaintune.deploy.runtime import load_exported; load_exported(path).predict(texts)`.
+  `from domaintune import registry; registry.load_model(path).predict(texts)`.
 {'- sentence-transformers: `SentenceTransformer(path, backend="' + record['format'] + '")` reads '
  + ', '.join(record['sentence_transformers_files']) if record['sentence_transformers_files'] else ''}
 

@@ -57,7 +57,7 @@ class PooledStatesGraph(nn.Module):
         self.encoder, self.layers, self.pooling = encoder, layers, pooling
 
     def forward(self, input_ids, attention_mask):
-        from domaintune.classification.features import pool
+        from domaintune.features import pool
 
         res = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=self.layers > 1)
         states = res.hidden_states[-self.layers:] if self.layers > 1 else [res.last_hidden_state]

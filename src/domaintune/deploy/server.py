@@ -13,9 +13,13 @@ One request, top to bottom:
    answers are `JSONResponse`s built from plain lists (FastAPI's `jsonable_encoder` walks every float of an
    embedding and cost more than the model per one-text request).
 
-A model is any predictor of the task contract (deploy/runtime.py's exported ones, or torch ones): embedders have
-`encode`, classifiers are `Classifier`s, taggers are `Tagger`s. uvicorn drains in-flight requests on Ctrl-C
-(`timeout_graceful_shutdown`), then the workers stop.
+A model is any predictor of the task contract (core/contract.py), exported or torch, loaded by the caller's
+`load(path, threads)` (api.serve: the registry): each route asks for an output kind (`OutputKind`), and `/models`
+shows each predictor's own `served_info()`. Handlers, dependencies (`authorise`, `read_body`) and the route table
+are module-level and read the app's `ServerState`; `create_app` only wires them. uvicorn drains in-flight requests
+on Ctrl-C (`timeout_graceful_shutdown`), then the workers stop.
+
+Adding an output kind's route: a handler here asking `pick(state, name, OutputKind.X)`, and a line in ROUTES.
 """
 
 from __future__ import annotations
@@ -33,15 +37,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.exceptions import HTTPException
 
-from domaintune.classification.model import Classifier
+from domaintune.core.contract import OutputKind
 from domaintune.errors import DomaintuneError
-from domaintune.ner.tagger import Tagger
 
 log = logging.getLogger("domaintune")
 
@@ -66,17 +69,6 @@ class ApiError(Exception):
 # ---------------------------------------------------------------------------------------------------- models
 
 
-def capability(predictor) -> str:
-    """What a predictor answers: embeddings, labels or spans (by its interface, not its task's name)."""
-    if isinstance(predictor, Tagger):
-        return "spans"
-    if isinstance(predictor, Classifier):
-        return "labels"
-    if hasattr(predictor, "encode"):
-        return "embeddings"
-    raise DomaintuneError(f"{type(predictor).__name__}: cannot be served (no embeddings, labels or spans)")
-
-
 class Job:
     __slots__ = ("texts", "truncate", "future", "loop", "tokens")
 
@@ -98,18 +90,12 @@ class ServedModel:
 
     def __init__(self, name: str, predictor, limits: Limits):
         self.name, self.predictor, self.limits = name, predictor, limits
-        self.capability = capability(predictor)
+        self.capability: OutputKind = predictor.output_kind
         meta = dict(predictor.metadata)
-        self.max_length = int(meta.get("max_length") or getattr(predictor, "max_seq_length", 512))
-        self.info = {"name": name, "task": meta.get("task"), "capability": self.capability,
+        self.max_length = int(predictor.max_length)
+        self.info = {"name": name, "task": meta.get("task"), "capability": self.capability.value,
                      "backend": meta.get("backend", "torch"), "precision": meta.get("precision", "fp32"),
-                     "max_length": self.max_length, "path": meta.get("path")}
-        if self.capability == "embeddings":
-            self.info["dimension"] = int(meta.get("dimension") or predictor.get_embedding_dimension())
-        elif self.capability == "labels":
-            self.info["labels"] = meta.get("labels")
-        else:
-            self.info["labels"] = sorted({t.split("-", 1)[-1] for t in meta.get("tags", []) if t != "O"})
+                     "max_length": self.max_length, "path": meta.get("path"), **predictor.served_info()}
         self.queue: queue.Queue = queue.Queue()
         self.pending = 0  # texts queued or running
         self.lock = threading.Lock()
@@ -142,7 +128,7 @@ class ServedModel:
         """Tokens per text (capped at the model's length); a refusal when the job asked not to truncate."""
         tok = self.predictor.tokenizer
         lengths = [len(ids) for ids in tok(job.texts, add_special_tokens=True, truncation=False)["input_ids"]]
-        if not job.truncate and self.capability != "spans":  # taggers window long texts: nothing is cut
+        if not job.truncate and self.capability is not OutputKind.SPANS:  # taggers window long texts: no cut
             over = [i for i, n in enumerate(lengths) if n > self.max_length]
             if over:
                 raise ApiError(413, f"input {over[0]} has {lengths[over[0]]} tokens, more than the model's "
@@ -214,17 +200,14 @@ def model_name(spec: str) -> tuple[str, str]:
     return (p.parent.name if p.name == "model" and p.parent.name else p.name) or spec, spec
 
 
-def load_models(specs: list[str], limits: Limits, threads: int | None = None) -> dict[str, ServedModel]:
-    from domaintune import registry
-    from domaintune.deploy.runtime import is_export, load_exported
-
+def load_models(specs: list[str], limits: Limits, load, threads: int | None = None) -> dict[str, ServedModel]:
+    """Each NAME=PATH (or PATH) through `load(path, threads)`: a predictor of the task contract."""
     served: dict[str, ServedModel] = {}
     for spec in specs:
         name, path = model_name(spec)
         if name in served:
             raise DomaintuneError(f"{spec}: a second model named '{name}'; name them: NAME=PATH")
-        predictor = load_exported(path, threads) if is_export(path) else registry.load_model(path)
-        served[name] = ServedModel(name, predictor, limits)
+        served[name] = ServedModel(name, load(path, threads), limits)
     return served
 
 
@@ -294,6 +277,183 @@ def check_texts(texts, field: str, limits: Limits) -> list[str]:
 # ---------------------------------------------------------------------------------------------------- the app
 
 
+@dataclass
+class ServerState:
+    """What the handlers read: the served models, the limits, the API key, the start time."""
+
+    models: dict[str, ServedModel]
+    limits: Limits
+    api_key: str | None = None
+    started: float = 0.0
+
+
+def state_of(request: Request) -> ServerState:
+    return request.app.state.domaintune
+
+
+def error_response(status: int, message: str, kind: str) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status_code=status)
+
+
+async def on_api_error(_, e: ApiError):
+    return error_response(e.status, e.message, e.kind)
+
+
+async def on_http_error(_, e: HTTPException):
+    return error_response(e.status_code, str(e.detail), "invalid_request_error")
+
+
+async def on_validation_error(_, e: RequestValidationError):
+    return error_response(422, str(e.errors()[0].get("msg", e)), "invalid_request_error")
+
+
+async def on_server_error(_, e: Exception):
+    log.exception("unexpected error")
+    return error_response(500, f"internal error: {type(e).__name__}", "server_error")
+
+
+# ------------------------------------------------------------------ dependencies
+
+
+def authorise(request: Request) -> None:
+    """401 unless the request carries the API key (`Authorization: Bearer KEY` or `x-api-key`), when one is set."""
+    key = state_of(request).api_key
+    if key is None:
+        return
+    given = request.headers.get("authorization", "")
+    token = given[7:] if given.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
+    if not secrets.compare_digest(token.encode(), key.encode()):
+        raise ApiError(401, "missing or wrong API key: send 'Authorization: Bearer KEY'", "authentication_error")
+
+
+async def read_body(request: Request, schema: type[BaseModel]):
+    """The body within the byte limit (413), as UTF-8 (400) JSON (400) of an object (422) valid for `schema`
+    (422, naming the field)."""
+    limit = state_of(request).limits.max_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"body of {declared} bytes, more than the limit of {limit}")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise ApiError(413, f"body over the limit of {limit} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ApiError(400, f"body is not valid UTF-8 (byte {e.start})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ApiError(400, f"malformed JSON: {e.msg} (line {e.lineno}, column {e.colno})") from None
+    if not isinstance(data, dict):
+        raise ApiError(422, f"body: expected a JSON object, got {type(data).__name__}")
+    try:
+        return schema.model_validate(data)
+    except ValidationError as e:
+        raise ApiError(422, validation_message(e)) from None
+
+
+def pick(state: ServerState, name: str | None, need: OutputKind) -> ServedModel:
+    """The model named (404 if unknown), or the first that answers `need`; 400 if it answers something else."""
+    models = state.models
+    if name is not None and name not in models:
+        raise ApiError(404, f"unknown model '{name}'; served: {', '.join(models)}", "not_found_error")
+    candidates = [models[name]] if name is not None else [m for m in models.values() if m.capability is need]
+    if not candidates or candidates[0].capability is not need:
+        what = (f"model '{name}' gives {candidates[0].capability.value}" if candidates
+                else "no model served gives it")
+        raise ApiError(400, f"this endpoint needs {need.value}; {what} (served: "
+                            f"{', '.join(f'{m.name} ({m.capability.value})' for m in models.values())})")
+    return candidates[0]
+
+
+async def run_model(state: ServerState, m: ServedModel, texts: list[str], truncate: bool | None):
+    return await m.submit(texts, state.limits.truncate if truncate is None else truncate)
+
+
+# ------------------------------------------------------------------ handlers
+
+
+async def openai_embeddings(request: Request):
+    state, req = state_of(request), await read_body(request, EmbeddingsRequest)
+    if req.encoding_format not in ("float", "base64"):
+        raise ApiError(422, f"encoding_format: '{req.encoding_format}'; expected float or base64")
+    m = pick(state, req.model, OutputKind.EMBEDDINGS)
+    emb, tokens = await run_model(state, m, check_texts(req.input, "input", state.limits), None)
+    enc = (lambda v: base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode()) if (
+        req.encoding_format == "base64") else (lambda v: v.tolist())
+    return JSONResponse({"object": "list", "model": m.name, "data": [
+        {"object": "embedding", "index": i, "embedding": enc(v)} for i, v in enumerate(emb)],
+        "usage": {"prompt_tokens": sum(tokens), "total_tokens": sum(tokens)}})
+
+
+async def tei_embed(request: Request):
+    state, req = state_of(request), await read_body(request, EmbedRequest)
+    if not req.normalize:
+        raise ApiError(422, "normalize: false is not offered: domaintune's embeddings are L2-normalised "
+                            "(mean pooling and normalisation are part of the model)")
+    m = pick(state, req.model, OutputKind.EMBEDDINGS)
+    emb, _ = await run_model(state, m, check_texts(req.inputs, "inputs", state.limits), req.truncate)
+    return JSONResponse(emb.tolist())
+
+
+async def similarity(request: Request):
+    state, req = state_of(request), await read_body(request, SimilarityRequest)
+    m = pick(state, req.model, OutputKind.EMBEDDINGS)
+    texts = check_texts([req.source], "source", state.limits) + check_texts(req.candidates, "candidates",
+                                                                            state.limits)
+    emb, _ = await run_model(state, m, texts, req.truncate)
+    return JSONResponse({"model": m.name, "scores": [round(float(s), 6) for s in emb[1:] @ emb[0]]})
+
+
+async def rows_of(request: Request, need: OutputKind, key: str):
+    state, req = state_of(request), await read_body(request, TextsRequest)
+    m = pick(state, req.model, need)
+    rows, _ = await run_model(state, m, check_texts(req.inputs, "inputs", state.limits), req.truncate)
+    return JSONResponse({"model": m.name, key: rows})
+
+
+async def classify(request: Request):
+    return await rows_of(request, OutputKind.LABELS, "predictions")
+
+
+async def ner(request: Request):
+    return await rows_of(request, OutputKind.SPANS, "entities")
+
+
+async def health(request: Request):
+    state = state_of(request)
+    return {"status": "ok", "models": list(state.models), "uptime_seconds": round(time.time() - state.started, 1),
+            "queued_texts": {n: m.pending for n, m in state.models.items()},
+            "served": {n: dict(m.served) for n, m in state.models.items()}}
+
+
+async def list_models(request: Request):
+    state = state_of(request)
+    return {"data": [m.info for m in state.models.values()], "limits": asdict(state.limits)}
+
+
+async def openai_models(request: Request):
+    return {"object": "list", "data": [{"id": n, "object": "model", "owned_by": "domaintune"}
+                                       for n in state_of(request).models]}
+
+
+# (method, path, handler, API key required)
+ROUTES = [
+    ("POST", "/v1/embeddings", openai_embeddings, True),
+    ("POST", "/embed", tei_embed, True),
+    ("POST", "/similarity", similarity, True),
+    ("POST", "/classify", classify, True),
+    ("POST", "/ner", ner, True),
+    ("GET", "/health", health, False),
+    ("GET", "/models", list_models, True),
+    ("GET", "/v1/models", openai_models, True),
+]
+ERROR_HANDLERS = [(ApiError, on_api_error), (HTTPException, on_http_error),
+                  (RequestValidationError, on_validation_error), (Exception, on_server_error)]
+
+
 def create_app(models: dict[str, ServedModel], limits: Limits, api_key: str | None = None):
     @asynccontextmanager
     async def lifespan(app):
@@ -302,152 +462,28 @@ def create_app(models: dict[str, ServedModel], limits: Limits, api_key: str | No
             m.stop()
 
     app = FastAPI(title="domaintune", lifespan=lifespan, docs_url="/docs", redoc_url=None)
-    started = time.time()
-
-    def error(status: int, message: str, kind: str) -> JSONResponse:
-        return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status_code=status)
-
-    @app.exception_handler(ApiError)
-    async def api_error(_, e: ApiError):
-        return error(e.status, e.message, e.kind)
-
-    @app.exception_handler(HTTPException)
-    async def http_error(_, e: HTTPException):
-        return error(e.status_code, str(e.detail), "invalid_request_error")
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_, e: RequestValidationError):
-        return error(422, str(e.errors()[0].get("msg", e)), "invalid_request_error")
-
-    @app.exception_handler(Exception)
-    async def server_error(_, e: Exception):
-        log.exception("unexpected error")
-        return error(500, f"internal error: {type(e).__name__}", "server_error")
-
-    def authorise(request: Request) -> None:
-        if api_key is None:
-            return
-        given = request.headers.get("authorization", "")
-        token = given[7:] if given.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
-        if not secrets.compare_digest(token.encode(), api_key.encode()):
-            raise ApiError(401, "missing or wrong API key: send 'Authorization: Bearer KEY'", "authentication_error")
-
-    async def body(request: Request, schema: type[BaseModel]):
-        authorise(request)
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limits.max_bytes:
-            raise ApiError(413, f"body of {declared} bytes, more than the limit of {limits.max_bytes}")
-        raw = bytearray()
-        async for chunk in request.stream():
-            raw += chunk
-            if len(raw) > limits.max_bytes:
-                raise ApiError(413, f"body over the limit of {limits.max_bytes} bytes")
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise ApiError(400, f"body is not valid UTF-8 (byte {e.start})") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ApiError(400, f"malformed JSON: {e.msg} (line {e.lineno}, column {e.colno})") from None
-        if not isinstance(data, dict):
-            raise ApiError(422, f"body: expected a JSON object, got {type(data).__name__}")
-        try:
-            return schema.model_validate(data)
-        except ValidationError as e:
-            raise ApiError(422, validation_message(e)) from None
-
-    def pick(name: str | None, need: str) -> ServedModel:
-        if name is not None and name not in models:
-            raise ApiError(404, f"unknown model '{name}'; served: {', '.join(models)}", "not_found_error")
-        candidates = [models[name]] if name is not None else [m for m in models.values() if m.capability == need]
-        if not candidates or candidates[0].capability != need:
-            what = f"model '{name}' gives {candidates[0].capability}" if candidates else "no model served gives it"
-            raise ApiError(400, f"this endpoint needs {need}; {what} (served: "
-                                f"{', '.join(f'{m.name} ({m.capability})' for m in models.values())})")
-        return candidates[0]
-
-    async def run(m: ServedModel, texts: list[str], truncate: bool | None):
-        return await m.submit(texts, limits.truncate if truncate is None else truncate)
-
-    @app.post("/v1/embeddings")
-    async def openai_embeddings(request: Request):
-        req = await body(request, EmbeddingsRequest)
-        if req.encoding_format not in ("float", "base64"):
-            raise ApiError(422, f"encoding_format: '{req.encoding_format}'; expected float or base64")
-        m = pick(req.model, "embeddings")
-        emb, tokens = await run(m, check_texts(req.input, "input", limits), None)
-        enc = (lambda v: base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode()) if (
-            req.encoding_format == "base64") else (lambda v: v.tolist())
-        return JSONResponse({"object": "list", "model": m.name, "data": [
-            {"object": "embedding", "index": i, "embedding": enc(v)} for i, v in enumerate(emb)],
-            "usage": {"prompt_tokens": sum(tokens), "total_tokens": sum(tokens)}})
-
-    @app.post("/embed")
-    async def tei_embed(request: Request):
-        req = await body(request, EmbedRequest)
-        if not req.normalize:
-            raise ApiError(422, "normalize: false is not offered: domaintune's embeddings are L2-normalised "
-                                "(mean pooling and normalisation are part of the model)")
-        m = pick(req.model, "embeddings")
-        emb, _ = await run(m, check_texts(req.inputs, "inputs", limits), req.truncate)
-        return JSONResponse(emb.tolist())
-
-    @app.post("/similarity")
-    async def similarity(request: Request):
-        req = await body(request, SimilarityRequest)
-        m = pick(req.model, "embeddings")
-        texts = check_texts([req.source], "source", limits) + check_texts(req.candidates, "candidates", limits)
-        emb, _ = await run(m, texts, req.truncate)
-        return JSONResponse({"model": m.name, "scores": [round(float(s), 6) for s in emb[1:] @ emb[0]]})
-
-    async def rows_of(request: Request, need: str, key: str):
-        req = await body(request, TextsRequest)
-        m = pick(req.model, need)
-        rows, _ = await run(m, check_texts(req.inputs, "inputs", limits), req.truncate)
-        return JSONResponse({"model": m.name, key: rows})
-
-    @app.post("/classify")
-    async def classify(request: Request):
-        return await rows_of(request, "labels", "predictions")
-
-    @app.post("/ner")
-    async def ner(request: Request):
-        return await rows_of(request, "spans", "entities")
-
-    @app.get("/health")
-    async def health():
-        return {"status": "ok", "models": list(models), "uptime_seconds": round(time.time() - started, 1),
-                "queued_texts": {n: m.pending for n, m in models.items()},
-                "served": {n: dict(m.served) for n, m in models.items()}}
-
-    @app.get("/models")
-    async def list_models(request: Request):
-        authorise(request)
-        return {"data": [m.info for m in models.values()], "limits": asdict(limits)}
-
-    @app.get("/v1/models")
-    async def openai_models(request: Request):
-        authorise(request)
-        return {"object": "list", "data": [{"id": n, "object": "model", "owned_by": "domaintune"} for n in models]}
-
+    app.state.domaintune = ServerState(models, limits, api_key, time.time())
+    for exc, handler in ERROR_HANDLERS:
+        app.add_exception_handler(exc, handler)
+    for method, path, handler, keyed in ROUTES:
+        app.add_api_route(path, handler, methods=[method], dependencies=[Depends(authorise)] if keyed else [])
     return app
 
 
-def serve(specs: list[str], host: str = "127.0.0.1", port: int = 8000, limits: Limits | None = None,
+def serve(specs: list[str], load, host: str = "127.0.0.1", port: int = 8000, limits: Limits | None = None,
           api_key: str | None = None, threads: int | None = None) -> None:
     import uvicorn
     from rich.console import Console
 
     limits = limits or Limits()
     console = Console(stderr=True)
-    models = load_models(specs, limits, threads)
+    models = load_models(specs, limits, load, threads)
     app = create_app(models, limits, api_key)
     console.print(f"domaintune serve: http://{host}:{port}  (docs: http://{host}:{port}/docs)", highlight=False)
     for m in models.values():
         i = m.info
         extra = f"dimension {i['dimension']}" if "dimension" in i else f"{len(i.get('labels') or [])} labels"
-        console.print(f"  model {m.name}: {i['task']} ({m.capability}), {i['backend']} {i['precision']}, "
+        console.print(f"  model {m.name}: {i['task']} ({m.capability.value}), {i['backend']} {i['precision']}, "
                       f"max length {i['max_length']} tokens, {extra}  <- {i['path']}", highlight=False)
     console.print(f"  limits: {limits.max_inputs} texts per request, {limits.max_chars} characters per text, "
                   f"{limits.max_bytes} bytes per body; queue {limits.max_queue} texts per model (429 beyond); "

@@ -83,5 +83,8 @@ class FewShotRecipe(RecipeBase):
     output: FewShotOutputConfig = Field(default_factory=FewShotOutputConfig, description="where results go")
 
 
+    def seed(self) -> int | None:
+        return None  # one run per entry of training.seeds, each seeded where it starts
+
     def multi_process(self) -> bool:
         return True  # the contrastive phase data-parallel; the seconds-long phases repeated on every rank

@@ -3,7 +3,7 @@
 1. sample `n_per_class` examples per class;
 2. "before": the untouched encoder's embeddings + logistic regression (the linear probe) on those examples;
 3. phase 1: contrastive fine-tuning of the encoder on pairs of the examples (same label 1.0, else 0.0), generated
-   lazily (data/contrastive.py) and scored with a similarity loss (cosine MSE by default, as SetFit);
+   lazily (fewshot/pairs.py) and scored with a similarity loss (cosine MSE by default, as SetFit);
 4. phase 2: a head (logistic regression or an MLP) on the tuned embeddings;
 5. optional phase 3: encoder and head trained together;
 6. evaluate on the test rows; save the first seed's model; report mean +- std over seeds.
@@ -34,20 +34,20 @@ from domaintune.classification.data import (
     stratified_sample,
 )
 from domaintune.classification.evaluation import ClassificationEvaluator
-from domaintune.classification.features import padded_batches
+from domaintune.classification.fewshot import FewShotClassifier
 from domaintune.classification.heads import fit_logistic, train_mlp
 from domaintune.classification.loading import load_classifier
-from domaintune.classification.task import card, confident_mistakes
-from domaintune.classification.task import write_report as classification_report
+from domaintune.classification.report import card, confident_mistakes
+from domaintune.classification.report import write_report as classification_report
 from domaintune.core import distributed
+from domaintune.core.contract import metrics_envelope
 from domaintune.core.evaluator import default_direction
 from domaintune.core.io import atomic_write_json, save_folder_atomically, set_seed
-from domaintune.core.report import deltas
 from domaintune.core.run import Run
 from domaintune.core.trainer import fit
 from domaintune.core.truncation import encode_texts
 from domaintune.errors import DomaintuneError
-from domaintune.fewshot.model import FewShotClassifier
+from domaintune.features import padded_batches
 from domaintune.fewshot.pairs import ContrastivePairs
 from domaintune.fewshot.recipe import FewShotRecipe
 
@@ -289,25 +289,22 @@ def summary(recipe: FewShotRecipe, seeds: list[dict], labels: list[str], test_ro
     """Mean +- std over seeds; per-class figures, confusion matrix and mistakes of the first seed."""
     before_mean, before_std = _mean_std([s["before"] for s in seeds])
     after_mean, after_std = _mean_std([s["after"] for s in seeds])
-    return {
-        "task": "fewshot",
-        "before": {"test": before_mean},
-        "after": {"test": after_mean},
-        "delta": deltas({"test": before_mean}, {"test": after_mean}),
-        "directions": {"test": {k: default_direction(k) for k in after_mean}},
-        "std": {"before": {"test": before_std}, "after": {"test": after_std}},
-        "labels": labels,
-        "seeds": seeds,
-        "per_class": {"after": {"test": seeds[0]["per_class"]}},
-        "confusion_matrix": {"after": {"test": seeds[0]["confusion_matrix"]}},
-        "run": {"base_model": recipe.model.name, "strategy": "fewshot", "n_per_class": recipe.data.n_per_class,
-                "examples_per_seed": seeds[0]["examples"], "seeds": len(seeds), "test_rows": test_rows,
-                "data": recipe.data.train, "multi_label": recipe.data.multi_label,
-                "body_loss": recipe.training.body_loss, "pairs_per_seed": seeds[0]["body"]["pairs"],
-                "test_accuracy_before": f"{before_mean['accuracy']:.4f} ± {before_std['accuracy']:.4f}",
-                "test_accuracy_after": f"{after_mean['accuracy']:.4f} ± {after_std['accuracy']:.4f}"},
-        "examples": confident_mistakes({"test": {"mistakes": seeds[0].get("mistakes")}}),
-    }
+    return metrics_envelope(
+        "fewshot", {"test": before_mean}, {"test": after_mean}, {"test": {k: default_direction(k) for k in after_mean}},
+        training={"seeds": [s["body"] for s in seeds]},
+        std={"before": {"test": before_std}, "after": {"test": after_std}},
+        labels=labels,
+        seeds=seeds,
+        per_class={"after": {"test": seeds[0]["per_class"]}},
+        confusion_matrix={"after": {"test": seeds[0]["confusion_matrix"]}},
+        run={"base_model": recipe.model.name, "strategy": "fewshot", "n_per_class": recipe.data.n_per_class,
+             "examples_per_seed": seeds[0]["examples"], "seeds": len(seeds), "test_rows": test_rows,
+             "data": recipe.data.train, "multi_label": recipe.data.multi_label,
+             "body_loss": recipe.training.body_loss, "pairs_per_seed": seeds[0]["body"]["pairs"],
+             "test_accuracy_before": f"{before_mean['accuracy']:.4f} ± {before_std['accuracy']:.4f}",
+             "test_accuracy_after": f"{after_mean['accuracy']:.4f} ± {after_std['accuracy']:.4f}"},
+        examples=confident_mistakes({"test": {"mistakes": seeds[0].get("mistakes")}}),
+    )
 
 
 def load(path: str | Path):

@@ -1,4 +1,4 @@
-"""Masked-language-model perplexity on held-out text, with masks fixed once (training/masking.mask_fixed), so
+"""Masked-language-model perplexity on held-out text, with masks fixed once (mlm/masking.py: mask_fixed), so
 the before and after columns score the very same masked tokens. Lower is better."""
 
 from __future__ import annotations

@@ -15,8 +15,9 @@ import logging
 import random
 from pathlib import Path
 
-from domaintune.core.evaluator import directions, run_evaluators
-from domaintune.core.report import deltas, model_card, write_run_report
+from domaintune.core.contract import metrics_envelope
+from domaintune.core.evaluator import run_evaluators
+from domaintune.core.report import model_card, write_run_report
 from domaintune.core.resources import load_stsb
 from domaintune.core.run import Run
 from domaintune.core.trainer import fit
@@ -108,22 +109,16 @@ def run(recipe: MLMRecipe, resume: bool = False, overwrite: bool = False, show_p
         after = run_evaluators(model, evaluators, "after")[0]
 
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    metrics = {
-        "task": "mlm",
-        "before": before,
-        "after": after,
-        "delta": deltas(before, after),
-        "directions": directions(evaluators, after),
-        "run": {"base_model": recipe.model.name, "data": recipe.data.train, "train_documents": len(train_docs),
-                "train_blocks": len(train_rows), "held_out_documents": len(val_docs), "packing": m.packing,
-                "whole_word_masking": m.whole_word_masking, "mlm_probability": m.mlm_probability,
-                "train_head_only": m.train_head_only, "fresh_mlm_head": fresh_head,
-                "parameters": {"trainable": trainable, "total": sum(p.numel() for p in model.parameters())}},
-        "note": ("the base model had no pretrained MLM head: 'before' perplexity is that of a fresh, untrained head; "
-                 "compare against a head-only run (mlm.train_head_only) to see what the encoder gained")
-        if fresh_head else None,
-        "training": stats,
-    }
+    metrics = metrics_envelope(
+        "mlm", before, after, evaluators, training=stats,
+        run={"base_model": recipe.model.name, "data": recipe.data.train, "train_documents": len(train_docs),
+             "train_blocks": len(train_rows), "held_out_documents": len(val_docs), "packing": m.packing,
+             "whole_word_masking": m.whole_word_masking, "mlm_probability": m.mlm_probability,
+             "train_head_only": m.train_head_only, "fresh_mlm_head": fresh_head,
+             "parameters": {"trainable": trainable, "total": sum(p.numel() for p in model.parameters())}},
+        note=("the base model had no pretrained MLM head: 'before' perplexity is that of a fresh, untrained head; "
+              "compare against a head-only run (mlm.train_head_only) to see what the encoder gained")
+        if fresh_head else None)
 
     def write_model(folder: Path) -> None:
         model.save_pretrained(str(folder))
@@ -161,7 +156,7 @@ def card(metrics: dict, recipe: MLMRecipe) -> str:
 
 def load(path: str | Path):
     """An MLM run's model as an embedder (mean pooling over its encoder), like any encoder folder."""
-    from domaintune.similarity.task import Embedder
+    from domaintune.embedding.predictor import Embedder
 
     return Embedder(path)
 

@@ -15,15 +15,13 @@ from domaintune.errors import DomaintuneError
 PREDICTIONS_SUFFIX = ".jsonl"  # `domaintune predict` writes entity spans as JSON lines
 
 
-def predict_file(model: str | Path, input: str | Path, output: str | Path | None = None, column: str = "text",
+def predict_file(tagger, input: str | Path, output: str | Path | None = None, column: str = "text",
                  batch_size: int = 64):
-    """Entity spans with character offsets, one record per input row (JSONL)."""
-    from domaintune import registry
+    """Entity spans with character offsets, one record per input row (JSONL), from a loaded tagger."""
     from domaintune.classification.predict import read_rows
 
     if output is not None and Path(output).exists():
         raise DomaintuneError(f"{output}: exists; predictions never replace a file (choose another --output)")
-    tagger = registry.load_model(model)
     texts, status = read_rows(Path(input), column)
     ok = [i for i, (tx, s) in enumerate(zip(texts, status, strict=True)) if s == "ok" and tx.strip()]
     spans = dict(zip(ok, tagger.predict_spans([texts[i] for i in ok], batch_size), strict=True))

@@ -1,7 +1,7 @@
 """A token classifier (NER) as one object: words -> tags, raw texts -> entity spans with character offsets.
 
 Sub-token alignment: the first sub-token of each word carries the word's tag, the others are ignored (-100).
-A sentence whose sub-tokens do not fit `max_length` is cut into windows of whole words (data/ner.windows),
+A sentence whose sub-tokens do not fit `max_length` is cut into windows of whole words (ner/data.py: windows),
 each predicted on its own and stitched back: nothing is truncated silently. The same code encodes training
 rows and prediction inputs, and a saved folder (a standard AutoModelForTokenClassification folder, or a PEFT
 adapter with its head) reloads to identical predictions.
@@ -12,7 +12,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from domaintune.core.batching import padded_arrays
+from domaintune.core.contract import OutputKind, Predictor
 from domaintune.core.io import atomic_write_json
 from domaintune.core.truncation import special_tokens_around
 from domaintune.errors import DomaintuneError
@@ -60,7 +63,11 @@ def spans_from_tags(tags: list[str]) -> list[tuple[int, int, str]]:
     return out
 
 
-class Tagger:
+class Tagger(Predictor):
+    output_kind = OutputKind.SPANS
+    graph_output = ("`logits` [batch, tokens, tags]; tags in domaintune_tagger.json, one tag per word read off its "
+                    "first sub-token")
+
     def __init__(self, model, tokenizer, tags: list[str], max_length: int, strategy: str, base: dict | None = None):
         self.model, self.tokenizer, self.tags = model, tokenizer, list(tags)
         self.max_length, self.strategy, self.base = max_length, strategy, base or {}
@@ -105,7 +112,20 @@ class Tagger:
         return LogitsGraph(self.model).eval()
 
     def export_meta(self) -> dict:
-        return {"kind": "ner", **self.metadata}
+        return {"task": "ner", "strategy": self.strategy, "tags": self.tags, "max_length": self.max_length,
+                "base": self.base}
+
+    @classmethod
+    def from_export(cls, graph, tokenizer, meta: dict, info: dict) -> ExportedTagger:
+        return ExportedTagger(graph, tokenizer, meta, info)
+
+    def agreement(self, exported: Tagger, texts: list[str]) -> dict:
+        """The share of texts given the same spans."""
+        same = [x == y for x, y in zip(self.predict(texts), exported.predict(texts), strict=True)]
+        return {"texts": len(texts), "same_spans": round(float(np.mean(same)), 4)}
+
+    def served_info(self) -> dict:
+        return {"labels": sorted({t.split("-", 1)[-1] for t in self.tags if t != "O"})}
 
     @property
     def metadata(self) -> dict:
@@ -126,7 +146,7 @@ def tag_config(tags: list[str]) -> dict:
 def load_tagger(folder: str | Path) -> Tagger:
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    from domaintune.classification.model import base_folder
+    from domaintune.adapters import base_folder
 
     folder = Path(folder)
     if not (folder / META).exists():
@@ -142,3 +162,18 @@ def load_tagger(folder: str | Path) -> Tagger:
                                                                **tag_config(meta["tags"]))
         model = PeftModel.from_pretrained(base, str(folder))
     return Tagger(model.eval(), tokenizer, meta["tags"], meta["max_length"], meta["strategy"], meta["base"])
+
+
+class ExportedTagger(Tagger):
+    """A tagger whose token logits come from an exported graph (deploy/runtime.py): no torch."""
+
+    def __init__(self, graph, tokenizer, meta: dict, info: dict):
+        super().__init__(None, tokenizer, meta["tags"], meta["max_length"], meta["strategy"], meta.get("base"))
+        self.graph, self.info = graph, info
+
+    def token_logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        return self.graph(input_ids, attention_mask)
+
+    @property
+    def metadata(self) -> dict:
+        return {**self.info, "tags": self.tags, "max_length": self.max_length, "strategy": self.strategy}

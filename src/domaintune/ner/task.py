@@ -12,9 +12,10 @@ import logging
 import random
 from pathlib import Path
 
-from domaintune.classification.sequence import wrap_adapter
-from domaintune.classification.task import write_report  # the same report: tables, per type, learning curves
-from domaintune.core.evaluator import directions, run_evaluators
+from domaintune.adapters import base_record, wrap_adapter
+from domaintune.classification.report import write_report  # the same report: tables, per type, learning curves
+from domaintune.core.contract import metrics_envelope
+from domaintune.core.evaluator import run_evaluators
 from domaintune.core.report import model_card
 from domaintune.core.run import Run
 from domaintune.core.trainer import fit
@@ -65,7 +66,6 @@ def load_data(recipe: NERRecipe):
 def build_model(recipe: NERRecipe, tags: list[str]):
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    from domaintune.classification.model import base_record
     from domaintune.models import encoder_folder
 
     enc = encoder_folder(recipe.model.name)
@@ -114,16 +114,14 @@ def run(recipe: NERRecipe, resume: bool = False, overwrite: bool = False, show_p
         after, details = run_evaluators(tagger, evaluators, "after")
     params = {"trainable": sum(p.numel() for p in tagger.model.parameters() if p.requires_grad),
               "total": sum(p.numel() for p in tagger.model.parameters())}
-    metrics = {
-        "task": "ner", "before": {}, "after": after, "delta": {}, "tags": tags,
-        "directions": directions(evaluators, after),
-        "per_class": {"after": {k: v["per_class"] for k, v in details.items()}},
-        "run": {"base_model": recipe.model.name, "strategy": recipe.strategy, "data": recipe.data.train,
-                "scheme": scheme, "train_sentences": len(train), "train_windows": n_windows,
-                "validation_sentences": len(val), "test_sentences": len(test) if test else 0,
-                "max_seq_length": length, "parameters": params},
-        "training": stats,
-    }
+    metrics = metrics_envelope(
+        "ner", {}, after, evaluators, training=stats, tags=tags,
+        per_class={"after": {k: v["per_class"] for k, v in details.items()}},
+        run={"base_model": recipe.model.name, "strategy": recipe.strategy, "data": recipe.data.train,
+             "scheme": scheme, "train_sentences": len(train), "train_windows": n_windows,
+             "validation_sentences": len(val), "test_sentences": len(test) if test else 0,
+             "max_seq_length": length, "parameters": params},
+    )
     return run.finish(metrics, tagger.save, lambda mt: card(mt, recipe), write_report, log_history)
 
 

@@ -36,6 +36,9 @@ class PipelineRecipe(RecipeBase):
             self.stage_recipes(recipes)
         return self
 
+    def seed(self) -> int | None:
+        return None  # no training section: each stage seeds its own run
+
     def multi_process(self) -> bool:
         return True  # itself: stages in turn, waiting for rank 0's model; each stage is checked too (sub_recipes)
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from domaintune.core.tables import read_table
+from domaintune.core.tables import BadRows, read_table
 from domaintune.errors import DomaintuneError
 
 log = logging.getLogger("domaintune")
@@ -18,23 +17,6 @@ log = logging.getLogger("domaintune")
 RANGES = {"0-1": (0.0, 1.0), "0-5": (0.0, 5.0), "-1-1": (-1.0, 1.0)}
 
 
-@dataclass
-class BadRows:
-    """Row-level problems of one file: what was wrong where, and how often."""
-
-    path: str
-    problems: list[tuple[int, str, str]] = field(default_factory=list)  # (row, column, what)
-
-    def add(self, row: int, column: str, what: str) -> None:
-        self.problems.append((row, column, what))
-
-    def __len__(self) -> int:
-        return len({r for r, _, _ in self.problems})
-
-    def summary(self, limit: int = 3) -> str:
-        shown = "; ".join(f"row {r}, column '{c}': {w}" for r, c, w in self.problems[:limit])
-        more = f"; and {len(self.problems) - limit} more" if len(self.problems) > limit else ""
-        return f"{self.path}: {len(self)} bad row(s): {shown}{more}"
 
 
 def infer_score_range(scores: np.ndarray, path: str) -> str:

@@ -6,7 +6,7 @@ margin (the closest ranks are skipped: there sit the unlabelled positives, which
 Memory: embeddings are computed once and cached as .npy files (in the run folder, or beside the output of
 `domaintune data mine-negatives`), and queries are scored against the corpus `query_batch_size` at a time, so
 the largest intermediate is query_batch_size x corpus: memory grows with the corpus, never with its square
-(tests/data/test_mining.py checks it).
+(tests/similarity/test_mining.py checks it).
 """
 
 from __future__ import annotations

@@ -7,15 +7,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from domaintune.core import distributed, plots
-from domaintune.core.evaluator import directions, run_evaluators
-from domaintune.core.report import deltas, model_card, retention_check, write_run_report
+from domaintune.core import distributed
+from domaintune.core.report import model_card
 from domaintune.core.run import Run
+from domaintune.embedding.outcome import evaluate, load_model_of, outcome, write_report
+from domaintune.embedding.predictor import Embedder
 from domaintune.errors import DomaintuneError
-from domaintune.models import freeze, interpolate_weights, load_sentence_model
+from domaintune.models import freeze, interpolate_weights
 from domaintune.similarity.data import load_pairs, split_validation
 from domaintune.similarity.evaluation import build_suite
 from domaintune.similarity.losses import POSITIVE_ONLY
@@ -78,24 +78,8 @@ def load_data(recipe: SimilarityRecipe, run_dir: Path):
     return train, val, test, retrieval, val_retrieval, source
 
 
-def evaluate_baselines(names: list[str], suite: list) -> dict[str, dict]:
-    """Each baseline encoder through the same evaluators ({name: results}); one that cannot be loaded (a
-    package not installed) is recorded as {"skipped": why} and the run goes on."""
-    out = {}
-    for name in names:
-        try:
-            model = load_sentence_model(name)
-        except DomaintuneError as e:
-            log.warning("baseline %s skipped: %s", name, e)
-            out[name] = {"skipped": str(e)}
-            continue
-        out[name], _ = run_evaluators(model, suite, f"baseline {name}")
-    return out
 
 
-def probe_matrix(model, probes: list[str]) -> np.ndarray:
-    emb = model.encode(probes, normalize_embeddings=True, convert_to_numpy=True)
-    return np.clip(emb @ emb.T, -1, 1)
 
 
 def run(recipe: SimilarityRecipe, resume: bool = False, overwrite: bool = False, show_progress: bool = True) -> dict:
@@ -145,28 +129,6 @@ def run(recipe: SimilarityRecipe, resume: bool = False, overwrite: bool = False,
                       write_report, log_history)
 
 
-def outcome(task: str, before: dict, after: dict, suite: list, recipe, retrieval: dict | None, run_info: dict,
-            training: dict) -> dict:
-    """The metrics of a sentence-embedding run (similarity, tsdae, simcse): before / after / delta, baselines, the
-    retention check (a warning when general ability was lost), the probe heat-maps and the held-out queries whose
-    answer moved most."""
-    metrics = {
-        "task": task,
-        "before": before["metrics"],
-        "after": after["metrics"],
-        "delta": deltas(before["metrics"], after["metrics"]),
-        "directions": directions(suite, after["metrics"]),
-        "baselines": before.get("baselines", {}),
-        "retention": retention_check(before["metrics"], after["metrics"], recipe.evaluation.retention_tolerance),
-        "run": run_info,
-        "training": training,
-        "probes": {"texts": recipe.evaluation.probes, "before": before["probes"], "after": after["probes"]},
-        "examples": rank_changes(before.get("ranks"), after.get("ranks"), retrieval),
-    }
-    if not metrics["retention"].get("passed", True):
-        log.warning("general ability LOST: STSb test Spearman dropped %.2f points (tolerance %.2f)",
-                    metrics["retention"]["stsb_test_spearman_drop_points"], recipe.evaluation.retention_tolerance)
-    return metrics
 
 
 def mine_for_run(run: Run, train_df: pd.DataFrame, model, recipe: SimilarityRecipe, source: str):
@@ -190,41 +152,10 @@ def mine_for_run(run: Run, train_df: pd.DataFrame, model, recipe: SimilarityReci
         return distributed.main_first(mined), source + ", hard negatives mined with the base model"
 
 
-def load_model_of(recipe: SimilarityRecipe):
-    return load_sentence_model(recipe.model.name, recipe.model.max_seq_length, recipe.model.pooling,
-                               prefix=recipe.model.prefix)
 
 
-def evaluate(model, suite: list, recipe: SimilarityRecipe, label: str, baselines: bool = False) -> dict:
-    """The suite's metrics, the probe heat-map, each query's answer rank (for 'what changed') and, before
-    training, the baseline encoders through the same evaluators."""
-    results, details = run_evaluators(model, suite, label)
-    out = {"metrics": results, "probes": probe_matrix(model, recipe.evaluation.probes).round(4).tolist(),
-           "ranks": details.get("retrieval", {}).get("ranks")}
-    if baselines:
-        out["baselines"] = evaluate_baselines(recipe.evaluation.baselines, suite)
-    return out
 
 
-def rank_changes(before: dict | None, after: dict | None, retrieval: dict | None, n: int = 10) -> list[dict]:
-    """The held-out queries whose answer rank improved most and worsened most (before vs after, by reciprocal
-    rank), with the texts."""
-    if not before or not after or not retrieval:
-        return []
-    queries, corpus, relevant = retrieval["retrieval"]
-    # by the change in reciprocal rank (what MRR adds up): a move from 4 to 1 counts more than one from 2796 to 391
-    moved = sorted(((1 / after[q] - 1 / before[q], q) for q in after if q in before), key=lambda x: (-x[0], x[1]))
-
-    def rows(items):
-        return [[queries[q], " / ".join(corpus[d] for d in sorted(relevant[q])), before[q], after[q]]
-                for _, q in items]
-
-    columns = ["query", "answer", "rank before", "rank after"]
-    note = "Held-out queries (never seen in training); rank 1 = the answer came first among all concepts."
-    return [{"title": "Queries whose answer rose most", "note": note, "columns": columns,
-             "rows": rows([m for m in moved[:n] if m[0] > 0])},
-            {"title": "Queries whose answer fell most", "note": note, "columns": columns,
-             "rows": rows([m for m in reversed(moved[-n:]) if m[0] < 0])}]
 
 
 def card(metrics: dict, recipe: SimilarityRecipe) -> str:
@@ -241,59 +172,12 @@ def card(metrics: dict, recipe: SimilarityRecipe) -> str:
               "label.\n")
 
 
-class Embedder:
-    """A saved similarity model (or any encoder) as a predictor: texts -> normalised embeddings."""
-
-    def __init__(self, path: str | Path):
-        self.model = load_sentence_model(str(path))
-        self.metadata = {"task": "similarity", "path": str(path),
-                         "dimension": self.model.get_embedding_dimension(),
-                         "max_length": self.model.max_seq_length}
-
-    def predict(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        return self.model.encode(texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False,
-                                 normalize_embeddings=True)
-
-    def __getattr__(self, name: str):
-        """The rest of sentence-transformers' interface (`encode`, what its evaluators read) from the model."""
-        if name == "model":
-            raise AttributeError(name)
-        return getattr(self.model, name)
-
-    # ------------------------------------------------------------------ export (deploy/export.py)
-    @property
-    def tokenizer(self):
-        return self.model.tokenizer
-
-    def export_graph(self):
-        from domaintune.deploy.graph import SentenceEmbeddingGraph
-
-        return SentenceEmbeddingGraph(self.model, normalize=True)
-
-    def export_meta(self) -> dict:
-        prompt = (self.model.prompts or {}).get(self.model.default_prompt_name or "", "")
-        return {"kind": "embedding", "dimension": self.metadata["dimension"], "max_length": self.model.max_seq_length,
-                "normalize": True, "prefix": prompt, "truncation": "head"}
-
-    def token_states_graph(self):
-        """The bare transformer, for sentence-transformers' own `onnx/` and `openvino/` layout."""
-        from domaintune.deploy.graph import TokenStatesGraph
-
-        return TokenStatesGraph(self.model[0].auto_model)
 
 
 def load(path: str | Path) -> Embedder:
     return Embedder(path)
 
 
-def write_report(run_dir: Path, metrics: dict, log_history: list[dict] | None = None) -> dict[str, Path]:
-    figures = {}
-    pr = metrics.get("probes")
-    if pr and pr.get("before") is not None:
-        plots.heatmaps(pr["texts"], np.array(pr["before"]), np.array(pr["after"]), Path(run_dir) / "plots" /
-                       "heatmaps.png")
-        figures["Similarity heat-maps of the probe texts"] = "plots/heatmaps.png"
-    return write_run_report(run_dir, metrics, log_history, figures)
 
 
 def parity_evaluators(recipe, run_dir: Path | None, predictor) -> list:

@@ -19,14 +19,15 @@ from pathlib import Path
 from domaintune.core.report import model_card
 from domaintune.core.run import Run
 from domaintune.core.trainer import fit
+from domaintune.embedding.outcome import evaluate, load_model_of, outcome
+from domaintune.embedding.outcome import write_report as similarity_report
+from domaintune.embedding.predictor import Embedder
 from domaintune.errors import DomaintuneError
 from domaintune.mlm.data import read_documents
 from domaintune.models import freeze, text_prefix
 from domaintune.similarity.data import load_pairs
 from domaintune.similarity.evaluation import RetrievalEvaluator, build_suite
 from domaintune.similarity.sampler import LengthGroupedBatchSampler, row_lengths
-from domaintune.similarity.task import Embedder, evaluate, load_model_of, outcome
-from domaintune.similarity.task import write_report as similarity_report
 from domaintune.similarity.taxonomy import retrieval_task, retrieval_tasks
 from domaintune.unsupervised.recipe import UnsupervisedRecipe
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from domaintune.classification.features import padded_batches
 from domaintune.classification.model import Classifier, common_settings, load_head, save_head
+from domaintune.features import padded_batches
 
 
 class FewShotClassifier(Classifier):

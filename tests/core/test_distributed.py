@@ -6,7 +6,7 @@ import pytest
 from domaintune import api
 from domaintune.classification.recipe import ClassificationRecipe
 from domaintune.errors import DomaintuneError
-from tests.tasks.test_classification_end_to_end import tiny_recipe
+from tests.classification.test_end_to_end import tiny_recipe
 
 
 def test_a_multi_process_launch_of_a_run_not_rank_aware_is_refused(tiny_bert, job_title_classes, tmp_path,

@@ -85,33 +85,8 @@ def test_folder_of_txt_files_line_by_line_and_whole_word_masking(tiny_bert, corp
     assert set(m["after"]) == {"domain_validation"}
 
 
-def test_pipeline_mlm_then_classification_against_the_last_stage_alone(tiny_bert, corpus, job_title_classes,
-                                                                       tmp_path):
-    stages = [{"task": "mlm", "data": {"train": str(corpus / "domain.txt"), "document_split": "blank_line"},
-               "training": {"max_steps": 10, "eval_steps": 5},
-               "evaluation": {"general_text": False, "max_eval_blocks": 20}},
-              {"task": "classification", "strategy": "full",
-               "data": {"train": str(job_title_classes / "train.csv"), "test": str(job_title_classes / "test.csv")},
-               "training": {"max_steps": 10, "eval_steps": 5}, "frozen": {"cache_dir": str(tmp_path / "c")}}]
-    recipe = load_recipe(None, ["task=pipeline", f"model.name={tiny_bert}", f"output.dir={tmp_path / 'p'}",
-                                f"stages={json.dumps(stages)}"])  # JSON is YAML
-    m = api.train(recipe, show_progress=False)
-    assert [s["stage"] for s in m["stages"]] == ["1-mlm", "2-classification"]
-    assert m["stages"][1]["base_model"] == str(tmp_path / "p" / "1-mlm" / "model")
-    assert set(m["pipeline_vs_alone"]["delta"]["test"]) == {"accuracy", "macro_f1"}
-    assert (tmp_path / "p" / "alone-classification" / "model").exists()
-    report = (tmp_path / "p" / "report.md").read_text()
-    assert "last stage alone" in report and "1-mlm" in report
-    assert "<table>" in (tmp_path / "p" / "report.html").read_text()
-    again = api.train(recipe, resume=True, show_progress=False)  # finished stages are reused
-    assert again["stages"] == m["stages"]
 
 
-def test_a_bad_stage_key_is_named():
-    from domaintune.errors import DomaintuneError
-
-    with pytest.raises(DomaintuneError, match=r"unknown key 'stages.1.training.epocs'"):
-        load_recipe(None, ["task=pipeline", "stages=[{task: mlm}, {task: similarity, training: {epocs: 2}}]"])
 
 
 def test_resume_after_kill_matches_uninterrupted(runs, tiny_bert, corpus, tmp_path):

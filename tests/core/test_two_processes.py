@@ -164,7 +164,7 @@ def written(recipe, out):
 
 
 def classification_recipe(root, model, data, out, batch_size: int, *extra: str):
-    from tests.tasks.test_classification_end_to_end import tiny_recipe
+    from tests.classification.test_end_to_end import tiny_recipe
 
     return tiny_recipe(model, data, out, "full", f"training.batch_size={batch_size}", "training.max_steps=6",
                        "training.eval_steps=6", "training.group_by_length=false", *extra)
@@ -180,7 +180,7 @@ def ner_recipe(root, model, data, out, batch_size: int, *extra: str):
 
 @pytest.fixture(scope="module")
 def ner_data(tmp_path_factory):
-    from tests.tasks.test_ner_end_to_end import write_ner_files
+    from tests.ner.test_end_to_end import write_ner_files
 
     return write_ner_files(tmp_path_factory.mktemp("ddp_ner"), 120, 30)
 
@@ -216,7 +216,7 @@ def test_frozen_classification_shards_its_feature_pass_across_two_processes(sett
     model, so the metrics are held to one row."""
     import numpy as np
 
-    from tests.tasks.test_classification_end_to_end import tiny_recipe
+    from tests.classification.test_end_to_end import tiny_recipe
 
     root, model = setting
     metrics = {}
@@ -263,7 +263,7 @@ def test_fewshot_and_a_pipeline_run_under_two_processes(setting, job_title_class
     (mlm -> classification, and the last stage alone): each stage under both processes, the next stage loading the
     model rank 0 wrote."""
     root, model = setting
-    from tests.tasks.test_fewshot_end_to_end import recipe as fewshot_recipe
+    from tests.fewshot.test_end_to_end import recipe as fewshot_recipe
 
     fewshot = tmp_path / "fewshot"
     path = tmp_path / "fewshot.yaml"

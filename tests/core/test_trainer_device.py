@@ -9,7 +9,7 @@ from domaintune import api
 from domaintune.core.recipe import TrainingBase
 from domaintune.core.trainer import resolve_device, resolve_precision, training_arguments
 from domaintune.errors import DomaintuneError
-from tests.tasks.test_similarity_end_to_end import tiny_recipe
+from tests.similarity.test_end_to_end import tiny_recipe
 
 
 def test_auto_is_fp32_on_a_cpu_and_impossible_requests_are_refused(tmp_path):

@@ -1,0 +1,18 @@
+"""SimCSE's objective: each text its own positive (two dropout passes), in-batch negatives."""
+
+from __future__ import annotations
+
+
+def test_each_text_is_its_own_positive_under_in_batch_negatives(tiny_bert, tmp_path):
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    from domaintune.models import load_sentence_model
+    from domaintune.registry import load_recipe
+    from domaintune.simcse.task import objective
+
+    recipe = load_recipe(None, ["task=simcse", f"model.name={tiny_bert}", f"output.dir={tmp_path / 'r'}"])
+    texts = ["a nurse", "a welder", "a judge"]
+    obj = objective(recipe, load_sentence_model(str(tiny_bert)), texts, tmp_path)
+    assert obj.columns == {"anchor": texts, "positive": texts}
+    assert isinstance(obj.loss, MultipleNegativesRankingLoss) and obj.loss.scale == recipe.training.scale
+    assert "SimCSE" in obj.description
