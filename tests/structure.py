@@ -17,7 +17,7 @@ import ast
 from pathlib import Path
 
 TASKS = frozenset({"similarity", "classification", "fewshot", "mlm", "ner", "pipeline", "tsdae", "simcse"})
-FAMILIES = frozenset({"embedding", "unsupervised"})  # shared by several tasks, below them
+FAMILIES = frozenset({"embedding", "unsupervised", "retrieval"})  # shared by several tasks, below them
 LOW = frozenset({"core", "models", "sources", "use_encoder", "features", "adapters", "errors"})
 EDGES = frozenset({"registry", "api", "cli", "__main__"})
 

@@ -35,13 +35,51 @@ def train(recipe: str | Path | RecipeBase | None = None, overrides: list[str] | 
 
 
 def evaluate(model: str, pairs: str | None = None, taxonomy: str | None = None, stsb: bool = True,
-             overrides: list[str] | None = None) -> dict:
-    """Evaluate a model as the 'before' column of a run would: STSb, optional domain pairs and retrieval."""
+             overrides: list[str] | None = None, output: str | Path | None = None, overwrite: bool = False) -> dict:
+    """Evaluate a model as the 'before' column of a run would: STSb, optional domain pairs and retrieval of
+    held-out taxonomy concepts; the results also as JSON in `output`."""
     from domaintune.similarity.evaluation import evaluate_encoder
 
+    check_new_file(output, overwrite)
     recipe = load_recipe(None, [f"model.name={model}", f"evaluation.stsb={str(stsb).lower()}", *(overrides or [])])
     m = embedding_model(recipe.model.name, recipe.model.max_seq_length, recipe.model.pooling, recipe.model.prefix)
-    return evaluate_encoder(m, recipe, pairs, taxonomy)
+    results = evaluate_encoder(m, recipe, pairs, taxonomy)
+    write_json(output, results)
+    return results
+
+
+def evaluate_retrieval(model: str, retrieval: str | Path, split: str = "test", query_prompt: str | None = None,
+                       document_prompt: str | None = None, max_length: int | None = None,
+                       output: str | Path | None = None, overwrite: bool = False,
+                       on_bad_rows: str = "error", queries: str | Path | None = None) -> dict:
+    """Search on your own judged data (a BEIR folder): {system: {nDCG@10, MAP@100, MRR@10, Recall@10, Recall@100,
+    seconds}} for BM25, the model, and their reciprocal-rank hybrid; also as JSON in `output`. `queries`: another
+    queries file with the same ids (e.g. the same questions in another language: cross-lingual search)."""
+    from domaintune.retrieval.data import load_retrieval
+    from domaintune.retrieval.evaluation import compare_systems
+
+    check_new_file(output, overwrite)
+    data = load_retrieval(retrieval, queries=queries, on_bad_rows=on_bad_rows)
+    data.split(split)  # an unknown split is refused before the model is loaded
+    for path, n in data.skipped.items():
+        log.warning("%s: %d bad row(s) skipped (on_bad_rows: skip)", path, n)
+    table = compare_systems(data, split, {model: embedding_model(model, max_length)}, query_prompt=query_prompt,
+                            document_prompt=document_prompt)
+    write_json(output, {"split": split, "queries": len(data.split(split)), "documents": len(data.corpus),
+                        "skipped_rows": data.skipped, "systems": table} if output else None)
+    return table
+
+
+def check_new_file(path: str | Path | None, overwrite: bool) -> None:
+    if path is not None and Path(path).exists() and not overwrite:
+        raise DomaintuneError(f"{path}: exists; pass --overwrite to replace it, or choose another --output")
+
+
+def write_json(path: str | Path | None, data) -> None:
+    if path is not None and data is not None:
+        from domaintune.core.io import atomic_write_json
+
+        atomic_write_json(Path(path), data)
 
 
 def embedding_model(model: str, max_seq_length: int | None = None, pooling: str = "mean",

@@ -140,21 +140,38 @@ def evaluate(model: str = typer.Argument(..., help="model name, folder or hub id
              pairs: Path | None = typer.Option(None, help="domain pairs file (text_a, text_b, score)"),
              taxonomy: str | None = typer.Option(None, help="taxonomy for retrieval, e.g. builtin:esco_en"),
              stsb: bool = typer.Option(True, help="STS benchmark dev and test"),
+             retrieval: Path | None = typer.Option(None, help="your retrieval data: a BEIR folder (corpus.jsonl, "
+                                                   "queries.jsonl, qrels/SPLIT.tsv); BM25, the model and their "
+                                                   "hybrid side by side"),
+             split: str = typer.Option("test", help="with --retrieval: the judgments to score"),
+             queries: Path | None = typer.Option(None, help="with --retrieval: another queries file with the same "
+                                                 "ids (the questions in another language: cross-lingual search)"),
+             query_prompt: str | None = typer.Option(None, help="with --retrieval: text put before each query "
+                                                     "(default: the model's own 'query' prompt, e5: 'query: ')"),
+             document_prompt: str | None = typer.Option(None, help="with --retrieval: text put before each "
+                                                        "document (default: the model's 'document'/'passage' "
+                                                        "prompt)"),
+             max_length: int | None = typer.Option(None, help="tokens per text (default: the model's)"),
              output: Path | None = typer.Option(None, help="write the results as JSON here"),
+             overwrite: bool = typer.Option(False, help="replace an existing --output file"),
              set_: list[str] = typer.Option([], "--set", help="recipe fields, e.g. --set "
                                             "'evaluation.stsb_languages=[de,zh]' --set "
                                             "'data.taxonomy.translations=[builtin:esco_de]'")):
-    """Evaluate a model: STSb Spearman/Pearson (also in other languages), domain pairs, retrieval (also across
-    languages)."""
+    """Evaluate a model: STSb Spearman/Pearson (also in other languages), domain pairs, retrieval of held-out
+    taxonomy concepts (also across languages); or, with --retrieval, search on your own judged data against BM25."""
     from domaintune import api
 
-    results = api.evaluate(model, str(pairs) if pairs else None, taxonomy, stsb, list(set_))
+    if retrieval is not None:
+        table = api.evaluate_retrieval(model, retrieval, split, query_prompt, document_prompt, max_length, output,
+                                       overwrite, queries=queries)
+        metrics = [m for m in next(iter(table.values())) if m not in ("seconds", "query_ms")]
+        print_rows(f"retrieval on {retrieval} ({split})", ["system", *metrics, "seconds", "ms per query"],
+                   [[name, *(f"{row[m]:.4f}" for m in metrics), f"{row['seconds']:.1f}", f"{row['query_ms']:.1f}"]
+                    for name, row in table.items()])
+        return
+    results = api.evaluate(model, str(pairs) if pairs else None, taxonomy, stsb, list(set_), output, overwrite)
     print_rows(f"evaluation of {model}", ["eval", "metric", "value"],
                [[ev, m, f"{v:.4f}"] for ev, ms in results.items() for m, v in ms.items()])
-    if output:
-        from domaintune.core.io import atomic_write_json
-
-        atomic_write_json(output, results)
 
 
 @app.command()

@@ -113,6 +113,7 @@ def table_notes(metrics: dict) -> list[tuple[str, bool]]:
     """The lines under the table: skipped baselines, the retention verdict; (text, is a warning)."""
     notes = [(f"baseline {name} skipped: {res['skipped']}", False)
              for name, res in metrics.get("baselines", {}).items() if "skipped" in res]
+    notes += [(f"WORSE than the base model: {line}", True) for line in metrics.get("verdict", {}).get("worse", [])]
     ret = metrics.get("retention", {})
     if ret.get("checked"):
         notes.append((f"general ability {'kept' if ret['passed'] else 'LOST'}: STSb test Spearman "
@@ -141,6 +142,10 @@ def write_markdown(run_dir: Path, metrics: dict, plots: dict[str, str]) -> Path:
     if ret.get("checked"):
         kept = "kept" if ret["passed"] else "**LOST: general ability dropped beyond tolerance**"
         lines += [f"**General ability (STSb test Spearman): {kept}** ({retention_text(ret)}).", ""]
+    worse = metrics.get("verdict", {}).get("worse", [])
+    if worse:
+        lines += [f"**The tuned model is WORSE than its base on your domain: {'; '.join(worse)}.** The base model may "
+                  "serve you better.", ""]
     header, rows = table_rows(metrics)
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for cells, way in rows:
@@ -185,6 +190,10 @@ def write_html(run_dir: Path, metrics: dict, plots: dict[str, str]) -> Path:
         cls, word = ("ok", "kept") if ret["passed"] else ("warn", "LOST")
         banner = (f"<p class='{cls}'>General ability (STSb test Spearman): <b>{word}</b>, "
                   f"{esc(retention_text(ret))}.</p>")
+    worse = metrics.get("verdict", {}).get("worse", [])
+    if worse:
+        banner += (f"<p class='warn'>The tuned model is <b>WORSE</b> than its base on your domain: "
+                   f"{esc('; '.join(worse))}. The base model may serve you better.</p>")
     imgs = ""
     for title, rel in plots.items():
         data = base64.b64encode((Path(run_dir) / rel).read_bytes()).decode()

@@ -50,6 +50,9 @@ def outcome(task: str, before: dict, after: dict, suite: list, recipe, retrieval
         retention=retention_check(before["metrics"], after["metrics"], recipe.evaluation.retention_tolerance),
         probes={"texts": recipe.evaluation.probes, "before": before["probes"], "after": after["probes"]},
         examples=rank_changes(before.get("ranks"), after.get("ranks"), retrieval))
+    metrics["verdict"] = domain_verdict(metrics)
+    for line in metrics["verdict"]["worse"]:
+        log.warning("the tuned model is WORSE than its base on %s; the base model may serve you better", line)
     if not metrics["retention"].get("passed", True):
         log.warning("general ability LOST: STSb test Spearman dropped %.2f points (tolerance %.2f)",
                     metrics["retention"]["stsb_test_spearman_drop_points"], recipe.evaluation.retention_tolerance)
@@ -101,3 +104,22 @@ def write_report(run_dir: Path, metrics: dict, log_history: list[dict] | None = 
                        "heatmaps.png")
         figures["Similarity heat-maps of the probe texts"] = "plots/heatmaps.png"
     return write_run_report(run_dir, metrics, log_history, figures)
+
+
+DOMAIN_EVALS = ("judged_", "retrieval", "domain_test")  # your data, held-out concepts, domain pairs
+
+
+def domain_verdict(metrics: dict) -> dict:
+    """Did the run beat its base where it matters, on the domain's own evaluations (judged retrieval, held-out
+    retrieval, domain pairs)? {"worse": ["judged_test ndcg@10 0.3995 -> 0.3613", ...], "better": [...]}: a
+    label-free run in particular must say plainly when it hands back a model worse than its base."""
+    out = {"worse": [], "better": []}
+    for ev, after in metrics["after"].items():
+        if not ev.startswith(DOMAIN_EVALS) or ev not in metrics["before"]:
+            continue
+        m = "ndcg@10" if "ndcg@10" in after else "mrr@10" if "mrr@10" in after else "spearman"
+        if m not in after or m not in metrics["before"][ev]:
+            continue
+        b, a = metrics["before"][ev][m], after[m]
+        out["worse" if a < b else "better"].append(f"{ev} {m} {b:.4f} -> {a:.4f}")
+    return out

@@ -11,6 +11,9 @@ same objects validate during training (`st_evaluator`).
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import pandas as pd
 from sentence_transformers.sentence_transformer.evaluation import (
     EmbeddingSimilarityEvaluator,
@@ -113,21 +116,29 @@ def build_suite(recipe, domain_test: pd.DataFrame | None = None, retrieval: dict
         suite.append(PairSimilarityEvaluator(domain_test, "domain_test", ev.batch_size))
     for k, (name, task) in enumerate((retrieval or {}).items()):  # the first (monolingual) one keeps its ranks
         suite.append(RetrievalEvaluator(*task, name=name, batch_size=ev.batch_size, keep_ranks=k == 0))
+    judged = judged_retrieval(ev.retrieval_data, ev.retrieval_split)
+    if judged is not None:
+        from domaintune.retrieval.evaluation import JudgedRetrievalEvaluator
+
+        suite.append(JudgedRetrievalEvaluator(judged, ev.retrieval_split, f"judged_{ev.retrieval_split}",
+                                              ev.batch_size))
     return suite
 
 
-def evaluate_encoder(model, recipe, pairs: str | None = None, taxonomy: str | None = None) -> dict:
-    """`domaintune evaluate`: the 'before' column of a similarity run for any encoder: the recipe's STSb
-    evaluations, the domain pairs in `pairs`, and retrieval of held-out concepts of `taxonomy`."""
-    from domaintune.core.evaluator import run_evaluators
-    from domaintune.similarity.data import load_pairs
-    from domaintune.similarity.taxonomy import retrieval_tasks
+def judged_retrieval(folder: str | None, split: str):
+    """The user's judged retrieval data (evaluation.retrieval_data), read once per process while its files are
+    unchanged: the run's data step calls this first, so bad data is refused before the run folder is written, and
+    build_suite then reuses it."""
+    if folder is None:
+        return None
+    files = sorted(p for p in Path(folder).rglob("*") if p.is_file()) if Path(folder).is_dir() else []
+    return _judged(str(folder), split, tuple((str(p), p.stat().st_mtime_ns) for p in files))
 
-    test = load_pairs(pairs)[0] if pairs else None
-    retrieval = None
-    if taxonomy:
-        recipe.data.taxonomy.path = taxonomy
-        retrieval = retrieval_tasks(recipe.data.taxonomy, recipe.evaluation.retrieval_max_queries,
-                                    recipe.training.seed, recipe.evaluation.cross_lingual_retrieval)
-    results, _ = run_evaluators(model, build_suite(recipe, test, retrieval), "evaluate")
-    return results
+
+@functools.lru_cache(maxsize=4)
+def _judged(folder: str, split: str, _files: tuple):
+    from domaintune.retrieval.data import load_retrieval
+
+    data = load_retrieval(folder)
+    data.split(split)
+    return data

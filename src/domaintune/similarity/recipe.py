@@ -144,6 +144,11 @@ class EvaluationConfig(Section):
         True, description="with taxonomy translations: queries in one language, concepts in another (both ways "
         "between the base language and each translation)"
     )
+    retrieval_data: str | None = Field(
+        None, description="your judged retrieval data (a BEIR folder: corpus.jsonl, queries.jsonl, qrels/): "
+        "nDCG@10, MAP@100, MRR@10, Recall@10/100 before and after"
+    )
+    retrieval_split: str = Field("test", description="the judgments of retrieval_data scored before and after")
     stsb_languages: list[str] = Field(
         [], description="STS benchmark test in these languages too (stsb_multi_mt; de, es, ja, zh shipped)"
     )

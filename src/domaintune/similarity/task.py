@@ -17,7 +17,7 @@ from domaintune.embedding.predictor import Embedder
 from domaintune.errors import DomaintuneError
 from domaintune.models import freeze, interpolate_weights
 from domaintune.similarity.data import load_pairs, split_validation
-from domaintune.similarity.evaluation import build_suite
+from domaintune.similarity.evaluation import build_suite, judged_retrieval
 from domaintune.similarity.losses import POSITIVE_ONLY
 from domaintune.similarity.mining import mine_negatives, write_triplets
 from domaintune.similarity.recipe import SimilarityRecipe
@@ -31,6 +31,7 @@ def load_data(recipe: SimilarityRecipe, run_dir: Path):
     task or None, description). The retrieval tasks exist when pairs come from a taxonomy."""
     d = recipe.data
     cols = d.columns
+    judged_retrieval(recipe.evaluation.retrieval_data, recipe.evaluation.retrieval_split)  # refused now if bad
     read = lambda p: load_pairs(p, cols.text_a, cols.text_b, cols.score, d.score_range, d.on_bad_rows)[0]  # noqa: E731
     retrieval = val_retrieval = None
     if d.train is None:

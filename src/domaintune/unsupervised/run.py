@@ -26,7 +26,7 @@ from domaintune.errors import DomaintuneError
 from domaintune.mlm.data import read_documents
 from domaintune.models import freeze, text_prefix
 from domaintune.similarity.data import load_pairs
-from domaintune.similarity.evaluation import RetrievalEvaluator, build_suite
+from domaintune.similarity.evaluation import RetrievalEvaluator, build_suite, judged_retrieval
 from domaintune.similarity.sampler import LengthGroupedBatchSampler, row_lengths
 from domaintune.similarity.taxonomy import retrieval_task, retrieval_tasks
 from domaintune.unsupervised.recipe import UnsupervisedRecipe
@@ -40,6 +40,7 @@ def load_data(recipe: UnsupervisedRecipe):
     if d.train is None:
         raise DomaintuneError(f"recipe: set data.train (raw domain text for {recipe.task}: a .txt file with one text "
                               "per line, a folder of .txt files, or a table with a text column)")
+    judged_retrieval(ev.retrieval_data, ev.retrieval_split)  # your judged retrieval data: refused now if bad
     texts = read_documents(d.train, d.column, d.document_split)
     n_read = len(texts)
     if d.deduplicate:

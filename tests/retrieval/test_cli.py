@@ -1,0 +1,34 @@
+"""`domaintune evaluate MODEL --retrieval DIR`: BM25, the model and the hybrid in one table, JSON output that is
+never written over, and bad data as one line with exit code 2."""
+
+from __future__ import annotations
+
+import json
+
+from tests.test_cli import assert_one_line_error, cli
+
+
+def test_evaluate_prints_bm25_model_and_hybrid_rows_and_writes_json(beir, tiny_bert, tmp_path):
+    out = tmp_path / "table.json"
+    res = cli("evaluate", tiny_bert, "--retrieval", beir, "--split", "test", "--max-length", "32", "--output", out)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "bm25" in res.stdout and "hybrid (bm25 +" in res.stdout and "ndcg@10" in res.stdout
+    table = json.loads(out.read_text())
+    assert table["split"] == "test" and table["queries"] == 10 and table["documents"] == 40
+    assert set(table["systems"]) == {"bm25", str(tiny_bert), f"hybrid (bm25 + {tiny_bert})"}
+    for row in table["systems"].values():
+        assert set(row) == {"ndcg@10", "map@100", "mrr@10", "recall@10", "recall@100", "seconds", "query_ms"}
+        assert all(0 <= row[m] <= 1 for m in row if m not in ("seconds", "query_ms"))
+    again = cli("evaluate", tiny_bert, "--retrieval", beir, "--output", out)
+    assert_one_line_error(again, "exists; pass --overwrite")
+
+
+def test_bad_retrieval_data_is_one_line_with_exit_2(beir, tiny_bert, tmp_path):
+    import shutil
+
+    folder = shutil.copytree(beir, tmp_path / "set")
+    qrels = folder / "qrels" / "test.tsv"
+    qrels.write_text(qrels.read_text() + "q1\td1\thigh\n")
+    assert_one_line_error(cli("evaluate", tiny_bert, "--retrieval", folder), "test.tsv", "line 12",
+                          "column 'score'", "not a whole number")
+    assert_one_line_error(cli("evaluate", tiny_bert, "--retrieval", beir, "--split", "dev"), "no 'dev' judgments")
