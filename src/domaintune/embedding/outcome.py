@@ -50,6 +50,13 @@ def outcome(task: str, before: dict, after: dict, suite: list, recipe, retrieval
         retention=retention_check(before["metrics"], after["metrics"], recipe.evaluation.retention_tolerance),
         probes={"texts": recipe.evaluation.probes, "before": before["probes"], "after": after["probes"]},
         examples=rank_changes(before.get("ranks"), after.get("ranks"), retrieval))
+    judged = [ev for ev in suite if ev.name in (after.get("judged_runs") or {})]
+    if judged:  # your search data: BM25 and hybrid beside before / after, and the queries that moved
+        from domaintune.retrieval.evaluation import judged_outcome
+
+        systems, examples = judged_outcome(judged, before.get("judged_runs", {}), after["judged_runs"])
+        metrics["retrieval_systems"] = systems
+        metrics["examples"] = examples + metrics["examples"]
     metrics["verdict"] = domain_verdict(metrics)
     for line in metrics["verdict"]["worse"]:
         log.warning("the tuned model is WORSE than its base on %s; the base model may serve you better", line)
@@ -69,7 +76,8 @@ def evaluate(model, suite: list, recipe, label: str, baselines: bool = False) ->
     training, the baseline encoders through the same evaluators."""
     results, details = run_evaluators(model, suite, label)
     out = {"metrics": results, "probes": probe_matrix(model, recipe.evaluation.probes).round(4).tolist(),
-           "ranks": details.get("retrieval", {}).get("ranks")}
+           "ranks": details.get("retrieval", {}).get("ranks"),
+           "judged_runs": {name: d["run"] for name, d in details.items() if "run" in d}}  # your search data
     if baselines:
         out["baselines"] = evaluate_baselines(recipe.evaluation.baselines, suite)
     return out

@@ -52,3 +52,57 @@ def compare_systems(data: RetrievalData, split: str, models: dict, hybrid: bool 
             both = {k: t_bm25[k] + t_dense[k] + (t_fuse if k != "index" else 0) for k in ("index", "queries", "total")}
             table[f"hybrid (bm25 + {name})"] = row(fused, both)
     return table
+
+
+def judged_outcome(evaluators: list[JudgedRetrievalEvaluator], before: dict, after: dict, n: int = 10):
+    """For each judged evaluation of a run: ({eval: {system: metrics}} with BM25, the base model (before), the
+    tuned model (after) and both hybrids, scored alike; report tables of those systems and of the queries whose
+    first relevant document rose and fell most, with the top document before and after)."""
+    systems, tables = {}, []
+    for ev in evaluators:
+        bm25, _ = search.bm25_run(ev.data, ev.query_ids)
+        runs = {"bm25": bm25, "before (base model)": before.get(ev.name), "after (tuned model)": after[ev.name]}
+        runs = {k: v for k, v in runs.items() if v is not None}
+        for side in ("before (base model)", "after (tuned model)"):
+            if side in runs:
+                runs[f"hybrid: bm25 + {side.split(' ')[0]}"] = search.fuse([bm25, runs[side]])[0]
+        systems[ev.name] = {name: search.score(ev.qrels, run) for name, run in runs.items()}
+        metrics = list(search.METRICS)
+        tables.append({"title": f"Search on your data ({ev.name}): BM25, the model and the hybrid",
+                       "note": "The same judged queries for every system; hybrid = reciprocal-rank fusion with BM25.",
+                       "columns": ["system", *metrics],
+                       "rows": [[name, *(f"{row[m]:.4f}" for m in metrics)] for name, row in systems[ev.name].items()]})
+        if ev.name in before:
+            tables += moved_queries(ev, before[ev.name], after[ev.name], n)
+    return systems, tables
+
+
+def first_relevant(run: dict, relevant: dict) -> int | None:
+    ranked = sorted(run, key=lambda d: -run[d])
+    return next((k + 1 for k, d in enumerate(ranked) if relevant.get(d, 0) > 0), None)
+
+
+def moved_queries(ev: JudgedRetrievalEvaluator, before: dict, after: dict, n: int) -> list[dict]:
+    """The judged queries whose first relevant document rose most and fell most (by reciprocal rank; not in the
+    top 100 counts as 0), with the query and the top document before and after."""
+    def rr(run, q):
+        rank = first_relevant(run, ev.qrels[q])
+        return 1 / rank if rank else 0.0
+
+    def top(run) -> str:
+        best = max(run, key=run.get) if run else None
+        return "" if best is None else ev.data.document(best)[:120]
+
+    moved = []
+    for q in ev.query_ids:
+        b, a = before.get(q, {}), after.get(q, {})
+        moved.append((rr(a, q) - rr(b, q), q, first_relevant(b, ev.qrels[q]), first_relevant(a, ev.qrels[q]), top(b),
+                      top(a)))
+    moved.sort(key=lambda x: (-x[0], x[1]))
+    columns = ["query", "first relevant: rank before", "rank after", "top document before", "top document after"]
+    note = "Rank of the query's first relevant document (- = not in the top 100)."
+    rows = lambda items: [[ev.data.queries[q], rb or "-", ra or "-", tb, ta] for _, q, rb, ra, tb, ta in items]  # noqa: E731
+    return [{"title": f"{ev.name}: queries whose first relevant document rose most", "note": note,
+             "columns": columns, "rows": rows([m for m in moved[:n] if m[0] > 0])},
+            {"title": f"{ev.name}: queries whose first relevant document fell most", "note": note,
+             "columns": columns, "rows": rows([m for m in reversed(moved[-n:]) if m[0] < 0])}]

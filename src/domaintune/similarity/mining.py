@@ -48,9 +48,12 @@ def read_positive_pairs(path: str | Path, text_a: str = "text_a", text_b: str = 
     return pairs[["text_a", "text_b"]].reset_index(drop=True)
 
 
-def mine_negatives(pairs: pd.DataFrame, model, cfg, cache_dir: Path) -> pd.DataFrame:
+def mine_negatives(pairs: pd.DataFrame, model, cfg, cache_dir: Path, corpus: list[str] | None = None,
+                   never: set[tuple[str, str]] = frozenset()) -> pd.DataFrame:
     """(text_a, text_b, negative) rows: `cfg.num_negatives` rows per pair that found that many negatives (a pair
-    with none left after the range and margin is dropped, and counted in the log). `cfg`: similarity's MiningConfig."""
+    with none left after the range and margin is dropped, and counted in the log). `cfg`: similarity's MiningConfig.
+    `corpus`: the candidates (default: the pairs' positives); `never`: (anchor, text) pairs that are judged
+    relevant and so are dropped wherever they come back as a negative."""
     from datasets import Dataset
     from sentence_transformers.util import mine_hard_negatives
 
@@ -59,7 +62,7 @@ def mine_negatives(pairs: pd.DataFrame, model, cfg, cache_dir: Path) -> pd.DataF
                               "candidates)")
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    corpus = list(dict.fromkeys(pairs["text_b"].tolist()))
+    corpus = list(dict.fromkeys(corpus if corpus is not None else pairs["text_b"].tolist()))
     range_max = min(cfg.range_max, len(corpus) - 1)
     range_min = min(cfg.range_min, max(range_max - cfg.num_negatives, 0))
     mined = mine_hard_negatives(
@@ -71,6 +74,12 @@ def mine_negatives(pairs: pd.DataFrame, model, cfg, cache_dir: Path) -> pd.DataF
         verbose=False)
     out = mined.to_pandas()
     out.columns = ["text_a", "text_b", "negative"]
+    # the same anchor's other positives (judged relevant, or another row's positive) are never its negatives
+    positives = set(never) | set(zip(pairs["text_a"], pairs["text_b"], strict=True))
+    keep = [(a, n) not in positives for a, n in zip(out["text_a"], out["negative"], strict=True)]
+    if not all(keep):
+        log.info("mining: %d negatives dropped as judged positives of their query", keep.count(False))
+        out = out[keep].reset_index(drop=True)
     log.info("mined %d hard negatives for %d positive pairs (ranks %d-%d, relative margin %s, corpus %d texts)",
              len(out), len(pairs), range_min, range_max, cfg.relative_margin, len(corpus))
     if len(out) == 0:

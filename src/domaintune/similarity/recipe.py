@@ -66,7 +66,12 @@ class DataConfig(Section):
     )
     taxonomy: TaxonomyConfig | None = Field(
         default_factory=TaxonomyConfig,
-        description="build graded pairs from a taxonomy (used when train is null); null to disable",
+        description="build graded pairs from a taxonomy (used when train and retrieval are null); null to disable",
+    )
+    retrieval: str | None = Field(
+        None, description="train from your search judgments (a BEIR folder): (query, relevant document) pairs of "
+        "its train split; its dev split (else validation_fraction of the train queries, seeded) picks the best "
+        "checkpoint by nDCG@10; its test split is judged before and after (evaluation.retrieval_data)"
     )
     max_train_pairs: int | None = Field(
         None, description="cap on training pairs, sampled with split_seed (null = all)"
@@ -117,9 +122,10 @@ class TrainingConfig(TrainingBase):
     hard_negatives: bool = Field(
         True, description="in_batch_negatives on a taxonomy: add a sibling concept's label to each pair"
     )
-    validation_metric: Literal["auto", "spearman", "mrr@10"] = Field(
-        "auto", description="picks the best checkpoint; auto = mrr@10 (held-out concept retrieval) for "
-        "in_batch_negatives on a taxonomy, else spearman on validation pairs"
+    validation_metric: Literal["auto", "spearman", "mrr@10", "ndcg@10"] = Field(
+        "auto", description="picks the best checkpoint; auto = ndcg@10 on judged validation queries with "
+        "data.retrieval, mrr@10 (held-out concept retrieval) for in_batch_negatives on a taxonomy, else spearman "
+        "on validation pairs"
     )
     interpolate_base: float = Field(
         0.0, ge=0, lt=1, description="WiSE-FT: the saved model = (1 - x) * tuned + x * base weights, keeping "
@@ -181,6 +187,13 @@ class SimilarityRecipe(RecipeBase):
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="the optimisation")
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig, description="before/after evaluation")
     output: OutputConfig = Field(default_factory=OutputConfig, description="where results go")
+
+    @model_validator(mode="after")
+    def _judged_retrieval_is_evaluated(self):
+        # training from judgments: the same data's test split is what the run is judged by, before and after
+        if self.data.retrieval and self.evaluation.retrieval_data is None:
+            self.evaluation.retrieval_data = self.data.retrieval
+        return self
 
     def multi_process(self) -> bool:
         return True

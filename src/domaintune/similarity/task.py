@@ -18,6 +18,7 @@ from domaintune.errors import DomaintuneError
 from domaintune.models import freeze, interpolate_weights
 from domaintune.similarity.data import load_pairs, split_validation
 from domaintune.similarity.evaluation import build_suite, judged_retrieval
+from domaintune.similarity.judgments import mining_pool, pairs_from_judgments
 from domaintune.similarity.losses import POSITIVE_ONLY
 from domaintune.similarity.mining import mine_negatives, write_triplets
 from domaintune.similarity.recipe import SimilarityRecipe
@@ -30,11 +31,13 @@ def load_data(recipe: SimilarityRecipe, run_dir: Path):
     """Returns (train, validation, domain test or None, retrieval tasks {name: task} or None, validation retrieval
     task or None, description). The retrieval tasks exist when pairs come from a taxonomy."""
     d = recipe.data
-    cols = d.columns
     judged_retrieval(recipe.evaluation.retrieval_data, recipe.evaluation.retrieval_split)  # refused now if bad
-    read = lambda p: load_pairs(p, cols.text_a, cols.text_b, cols.score, d.score_range, d.on_bad_rows)[0]  # noqa: E731
+    read = lambda p: read_pairs(recipe, p)  # noqa: E731
     retrieval = val_retrieval = None
-    if d.train is None:
+    if d.retrieval is not None:
+        train, val, val_retrieval, source = pairs_from_judgments(recipe)
+        test = None
+    elif d.train is None:
         if d.taxonomy is None:
             raise DomaintuneError("recipe: set data.train (a pairs file) or data.taxonomy (to generate pairs)")
         data_dir = run_dir / "data"
@@ -67,6 +70,8 @@ def load_data(recipe: SimilarityRecipe, run_dir: Path):
             train, val = split_validation(train, d.validation_fraction, d.split_seed)
         test = read(d.test) if d.test else None
         source = f"pairs from {d.train}"
+        if recipe.training.loss in POSITIVE_ONLY:  # validation by retrieval: each validation query finds its text
+            val_retrieval = pairs_retrieval_task(val[val["score"] >= recipe.training.positive_min_score - 1e-6])
     if d.max_train_pairs and len(train) > d.max_train_pairs:
         train = train.sample(n=d.max_train_pairs, random_state=d.split_seed).reset_index(drop=True)
     if d.max_validation_pairs and len(val) > d.max_validation_pairs:
@@ -81,6 +86,32 @@ def load_data(recipe: SimilarityRecipe, run_dir: Path):
 
 
 
+
+
+def pairs_retrieval_task(pairs: pd.DataFrame) -> tuple[dict, dict, dict] | None:
+    """(queries, corpus, relevant) from positive pairs: each text_a must find its own text_b among all text_b."""
+    if len(pairs) < 2:
+        return None
+    texts = list(dict.fromkeys(pairs["text_b"]))
+    doc = {t: f"d{k}" for k, t in enumerate(texts)}
+    queries = {f"q{k}": a for k, a in enumerate(pairs["text_a"])}
+    relevant = {f"q{k}": {doc[b]} for k, b in enumerate(pairs["text_b"])}
+    return queries, {v: t for t, v in doc.items()}, relevant
+
+
+def read_pairs(recipe: SimilarityRecipe, path) -> pd.DataFrame:
+    """A pairs file. With a positive-only loss (in_batch_negatives) a file with the two text columns and no score
+    column is a file of positives: every row trains as a positive pair, and the log says so."""
+    from domaintune.core.tables import read_table
+    from domaintune.similarity.mining import read_positive_pairs
+
+    d, cols = recipe.data, recipe.data.columns
+    if recipe.training.loss in POSITIVE_ONLY and cols.score not in read_table(path).columns:
+        pairs = read_positive_pairs(path, cols.text_a, cols.text_b, cols.score)
+        log.info("%s: no '%s' column: each of its %d rows is a positive pair (loss %s)", path, cols.score,
+                 len(pairs), recipe.training.loss)
+        return pairs.assign(score=1.0)
+    return load_pairs(path, cols.text_a, cols.text_b, cols.score, d.score_range, d.on_bad_rows)[0]
 
 
 def run(recipe: SimilarityRecipe, resume: bool = False, overwrite: bool = False, show_progress: bool = True) -> dict:
@@ -145,8 +176,9 @@ def mine_for_run(run: Run, train_df: pd.DataFrame, model, recipe: SimilarityReci
             if len(positives) == 0:
                 raise DomaintuneError(f"hard-negative mining: no positive pairs (score >= {t.positive_min_score}) "
                                       "in the training data; see training.positive_min_score")
+            corpus, judged = mining_pool(recipe) if recipe.data.retrieval else (None, set())
             write_triplets(mine_negatives(positives[["text_a", "text_b"]], model, t.mining,
-                                          run.dir / "mining_cache"), path)
+                                          run.dir / "mining_cache", corpus, judged), path)
         return pd.read_csv(path, dtype=str, keep_default_na=False).assign(score=1.0)
 
     with run.timed("mining"):

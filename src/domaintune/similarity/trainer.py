@@ -23,7 +23,8 @@ from domaintune.similarity.sampler import LengthGroupedBatchSampler, row_lengths
 
 log = logging.getLogger("domaintune")
 
-VALIDATION_METRICS = {"spearman": "eval_validation_spearman_cosine", "mrr@10": "eval_validation_cosine_mrr@10"}
+VALIDATION_METRICS = {"spearman": "eval_validation_spearman_cosine", "mrr@10": "eval_validation_cosine_mrr@10",
+                      "ndcg@10": "eval_validation_cosine_ndcg@10"}
 
 
 def to_dataset(df: pd.DataFrame, loss_name: str) -> Dataset:
@@ -66,11 +67,12 @@ def train_pairs(model, train_df: pd.DataFrame, val_df: pd.DataFrame, recipe, run
         batch_sampler = functools.partial(LengthGroupedBatchSampler, lengths=lengths)
     metric = t.validation_metric
     if metric == "auto":
-        metric = "mrr@10" if (t.loss in POSITIVE_ONLY and validation_retrieval is not None) else "spearman"
-    if metric == "mrr@10":
+        metric = ("ndcg@10" if recipe.data.retrieval else "mrr@10") if (
+            t.loss in POSITIVE_ONLY and validation_retrieval is not None) else "spearman"
+    if metric in ("mrr@10", "ndcg@10"):
         if validation_retrieval is None:
-            raise DomaintuneError("training.validation_metric=mrr@10 needs a taxonomy (data.taxonomy) to build "
-                                  "retrieval queries from validation concepts")
+            raise DomaintuneError(f"training.validation_metric={metric} needs validation queries: a taxonomy "
+                                  "(data.taxonomy) or your judgments (data.retrieval)")
         validator = RetrievalEvaluator(*validation_retrieval, name="validation",
                                        batch_size=recipe.evaluation.batch_size, validation=True)
     else:

@@ -1,0 +1,65 @@
+"""Training pairs from search judgments (data.retrieval, a BEIR folder): each (query, relevant document) of the
+train split is a positive pair for in-batch negatives; the dev split, or a seeded share of the train queries
+when there is none, is the validation retrieval task that picks the best checkpoint by nDCG@10."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+import pandas as pd
+
+from domaintune.errors import DomaintuneError
+from domaintune.similarity.evaluation import judged_retrieval
+
+log = logging.getLogger("domaintune")
+
+
+def split_queries(train: dict, fraction: float, seed: int) -> tuple[dict, dict]:
+    """(train judgments, validation judgments): a seeded share of the queries held out, whole queries only."""
+    ids = sorted(train)
+    random.Random(seed).shuffle(ids)
+    n_val = max(1, round(len(ids) * fraction))
+    if n_val >= len(ids):
+        raise DomaintuneError(f"data.retrieval: {len(ids)} judged train queries, too few to hold out "
+                              f"data.validation_fraction={fraction} of them for validation; add a dev split")
+    held = set(ids[:n_val])
+    return {q: d for q, d in train.items() if q not in held}, {q: d for q, d in train.items() if q in held}
+
+
+def positive_pairs(data, judgments: dict) -> pd.DataFrame:
+    rows = [(data.queries[q], data.document(doc)) for q in sorted(judgments)
+            for doc, rel in sorted(judgments[q].items()) if rel > 0]
+    return pd.DataFrame({"text_a": [a for a, _ in rows], "text_b": [b for _, b in rows], "score": 1.0})
+
+
+def pairs_from_judgments(recipe):
+    """(train pairs, validation pairs, validation retrieval task, description, judged positives as text pairs)."""
+    d = recipe.data
+    if recipe.training.loss != "in_batch_negatives":
+        raise DomaintuneError(f"data.retrieval trains on positive (query, document) pairs: set training.loss="
+                              f"in_batch_negatives (not {recipe.training.loss!r})")
+    data = judged_retrieval(d.retrieval, "train")
+    train = data.split("train")
+    if "dev" in data.qrels:
+        val, held = data.qrels["dev"], "the dev judgments"
+    else:
+        train, val = split_queries(train, d.validation_fraction, d.split_seed)
+        held = f"{len(val)} train queries held out (data.validation_fraction {d.validation_fraction}, seeded)"
+    val = {q: docs for q, docs in val.items() if any(r > 0 for r in docs.values())}
+    corpus = {doc: data.document(doc) for doc in data.corpus}
+    task = ({q: data.queries[q] for q in val}, corpus, {q: {doc for doc, r in docs.items() if r > 0}
+                                                        for q, docs in val.items()})
+    train_df, val_df = positive_pairs(data, train), positive_pairs(data, val)
+    log.info("judgments %s: %d training pairs from %d queries; validation: %s, nDCG@10 over all %d documents",
+             d.retrieval, len(train_df), len(train), held, len(corpus))
+    return train_df, val_df, task, f"query / relevant-document pairs of {d.retrieval} (train judgments)"
+
+
+def mining_pool(recipe) -> tuple[list[str], set[tuple[str, str]]]:
+    """For hard-negative mining from judgments: every document as a candidate, and every judged (query,
+    relevant document) pair of every split, which must never come back as a negative."""
+    data = judged_retrieval(recipe.data.retrieval, "train")
+    judged = {(data.queries[q], data.document(doc)) for split in data.qrels.values() for q, docs in split.items()
+              for doc, r in docs.items() if r > 0}
+    return [data.document(doc) for doc in data.corpus], judged
