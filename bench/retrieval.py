@@ -91,8 +91,8 @@ def scifact(out_dir: Path, mine: bool) -> dict:
             "_scifact_training": {"train_seconds": m["timings"]["train"], "total_seconds": m["timings"]["total"],
                                   "mining_seconds": m["timings"].get("mining"), "run": str(run_dir),
                                   "stsb_test": {k: m[k].get("stsb_test") for k in ("before", "after")},
-                                  "training": {k: m["training"].get(k) for k in ("global_step", "best_step", "best_validation_metric",
-                                                                                  "validation_metric")}}}
+                                  "training": {k: m["training"].get(k) for k in (
+                                      "global_step", "best_step", "best_validation_metric", "validation_metric")}}}
 
 
 def xquad() -> dict:
