@@ -103,7 +103,7 @@ print("no torch")
     assert res.stdout.strip().endswith("no torch")
 
 
-@pytest.mark.parametrize("fmt", ["onnx", "openvino"])
+@pytest.mark.parametrize("fmt", ["onnx", pytest.param("openvino", marks=pytest.mark.slow)])  # ~20 s each
 def test_int8_export_beyond_the_tolerance_is_refused_and_leaves_nothing(tiny_bert, tmp_path, monkeypatch, fmt):
     real_check = export_module.parity.check
 

@@ -81,6 +81,7 @@ def test_multi_label_few_shot(tiny_bert, tmp_path):
     assert m["confusion_matrix"]["after"]["test"] is None and 0 <= m["after"]["test"]["accuracy"] <= 1
 
 
+@pytest.mark.slow  # kill -9 / two-process tests over ~20 s run in the slow suite (fast suite < 15 min)
 def test_resume_in_the_middle_of_a_seed_matches_uninterrupted(tiny_bert, job_title_classes, tmp_path):
     """Phase 1 runs on the shared trainer path: killed with -9 after a checkpoint of the first seed, the
     resumed run continues that seed from its checkpoint and ends where an uninterrupted run ends."""

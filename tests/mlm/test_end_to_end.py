@@ -89,6 +89,7 @@ def test_folder_of_txt_files_line_by_line_and_whole_word_masking(tiny_bert, corp
 
 
 
+@pytest.mark.slow  # kill -9 / two-process tests over ~20 s run in the slow suite (fast suite < 15 min)
 def test_resume_after_kill_matches_uninterrupted(runs, tiny_bert, corpus, tmp_path):
     from domaintune.core.recipe import recipe_to_yaml
     from tests.conftest import kill_then_resume

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
 from domaintune import api
 from domaintune.core.recipe import recipe_to_yaml
@@ -49,6 +50,7 @@ def test_mined_negatives_are_never_judged_positives(tiny_bert, beir, tmp_path):
     assert not {(a, n) for a, n in zip(mined["text_a"], mined["negative"], strict=True)} & judged
 
 
+@pytest.mark.slow  # kill -9 / two-process tests over ~20 s run in the slow suite (fast suite < 15 min)
 def test_training_from_judgments_resumes_after_kill(tiny_bert, beir, tmp_path):
     from tests.conftest import kill_then_resume
 
@@ -74,6 +76,7 @@ def test_a_positive_only_pairs_file_trains_with_in_batch_negatives(tiny_bert, tm
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["training"]["global_step"] == 2
 
 
+@pytest.mark.slow  # kill -9 / two-process tests over ~20 s run in the slow suite (fast suite < 15 min)
 def test_training_from_judgments_under_two_processes(tiny_bert, beir, tmp_path):
     from tests.core.test_two_processes import train
 

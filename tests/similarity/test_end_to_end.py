@@ -81,6 +81,7 @@ def test_saved_model_loads_in_plain_sentence_transformers(finished_run):
     np.testing.assert_allclose(ours, plain, atol=1e-6)
 
 
+@pytest.mark.slow  # kill -9 / two-process tests over ~20 s run in the slow suite (fast suite < 15 min)
 def test_resume_after_kill_matches_uninterrupted(finished_run, tiny_bert, tiny_taxonomy, tmp_path):
     """kill -9 mid-training, then --resume: same final metrics as the uninterrupted run (same seed)."""
     ref_out, ref = finished_run

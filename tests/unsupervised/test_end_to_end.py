@@ -58,7 +58,7 @@ def test_runs_end_to_end_with_before_after_and_a_plain_encoder_folder(task, tiny
 
 
 
-@pytest.mark.parametrize("task", ["tsdae", "simcse"])
+@pytest.mark.parametrize("task", ["tsdae", pytest.param("simcse", marks=pytest.mark.slow)])  # ~25 s each
 def test_resumes_after_kill_to_the_same_weights(task, tiny_bert, titles, tmp_path):
     """kill -9 after the first checkpoint, then --resume: the weights of the uninterrupted run (TSDAE: with the
     decoder's own weights restored from the checkpoint; SimCSE: with the dropout noise's random state)."""
