@@ -149,6 +149,19 @@ def stratified_split(df: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.D
     return _rows(df, keep), _rows(df, val)
 
 
+def read_training_file(d):
+    """(the training file's rows, its sorted labels, the reader for the other files) of a labelled-data section
+    (classification and few-shot): a one-line error for a missing file setting or a file of one class."""
+    if d.train is None:
+        raise DomaintuneError("recipe: set data.train (a labelled file with columns "
+                              f"'{d.columns.text}' and '{d.columns.label}')")
+    read = labelled_reader(d)
+    train = read(d.train)
+    labels = infer_label_set(train)
+    check_label_set(train, labels, d.multi_label)
+    return train, labels, read
+
+
 def split_keeping_classes(df: pd.DataFrame, labels: list[str], fraction: float, seed: int,
                           held_out: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`stratified_split`, then a true one-line error when a class has no example left to train on: the split

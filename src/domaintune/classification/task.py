@@ -12,10 +12,9 @@ import numpy as np
 from domaintune.classification.augment import augment
 from domaintune.classification.data import (
     check_known_labels,
-    check_label_set,
     encode_labels,
-    infer_label_set,
     labelled_reader,
+    read_training_file,
     split_keeping_classes,
     stratified_indices,
     stratified_sample,
@@ -38,13 +37,7 @@ log = logging.getLogger("domaintune")
 def load_data(recipe: ClassificationRecipe):
     """Returns (train, validation, test or None, labels). Raises a one-line error for any bad input."""
     d = recipe.data
-    if d.train is None:
-        raise DomaintuneError("recipe: set data.train (a labelled file with columns "
-                              f"'{d.columns.text}' and '{d.columns.label}')")
-    read = labelled_reader(d)
-    train = read(d.train)
-    labels = infer_label_set(train)
-    check_label_set(train, labels, d.multi_label)
+    train, labels, read = read_training_file(d)
     if d.validation:
         val = read(d.validation)
     elif d.validation_fraction > 0:

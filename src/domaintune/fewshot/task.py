@@ -24,15 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from domaintune.classification.data import (
-    check_known_labels,
-    check_label_set,
-    encode_labels,
-    infer_label_set,
-    labelled_reader,
-    split_keeping_classes,
-    stratified_sample,
-)
+from domaintune.classification import data as labelled
 from domaintune.classification.evaluation import ClassificationEvaluator
 from domaintune.classification.fewshot import FewShotClassifier
 from domaintune.classification.heads import fit_logistic, train_mlp
@@ -46,7 +38,6 @@ from domaintune.core.io import atomic_write_json, save_folder_atomically, set_se
 from domaintune.core.run import Run
 from domaintune.core.trainer import fit
 from domaintune.core.truncation import encode_texts
-from domaintune.errors import DomaintuneError
 from domaintune.features import padded_batches
 from domaintune.fewshot.pairs import ContrastivePairs
 from domaintune.fewshot.recipe import FewShotRecipe
@@ -57,20 +48,14 @@ log = logging.getLogger("domaintune")
 def load_data(recipe: FewShotRecipe):
     """(pool to sample from, test rows, labels). Without a test file, 20% of the file (stratified) is the test."""
     d = recipe.data
-    if d.train is None:
-        raise DomaintuneError("recipe: set data.train (a labelled file with columns "
-                              f"'{d.columns.text}' and '{d.columns.label}')")
-    read = labelled_reader(d)
-    pool = read(d.train)
-    labels = infer_label_set(pool)  # the file's classes, before any split takes some of its rows
-    check_label_set(pool, labels, d.multi_label)
+    pool, labels, read = labelled.read_training_file(d)  # the file's classes, before any split takes some of its rows
     if d.test:
         test = read(d.test)
     else:
-        pool, test = split_keeping_classes(pool, labels, 0.2, 13, "the test split (20% of the file, as no "
+        pool, test = labelled.split_keeping_classes(pool, labels, 0.2, 13, "the test split (20% of the file, as no "
                                                                   "data.test is given)")
-    check_known_labels(test, labels, "test data")
-    return pool, stratified_sample(test, d.max_test_rows, 13), labels
+    labelled.check_known_labels(test, labels, "test data")
+    return pool, labelled.stratified_sample(test, d.max_test_rows, 13), labels
 
 
 def sample_per_class(pool: pd.DataFrame, labels: list[str], n: int | None, seed: int) -> pd.DataFrame:
@@ -201,7 +186,7 @@ def run_seed(recipe: FewShotRecipe, seed: int, pool, labels, base_model, evaluat
     m, multi = recipe.model, recipe.data.multi_label
     sample = sample_per_class(pool, labels, recipe.data.n_per_class, seed)
     ids, _ = encode_texts(base_model.tokenizer, sample["text"].tolist(), m.max_seq_length, m.truncation)
-    y = encode_labels(sample, labels, multi)
+    y = labelled.encode_labels(sample, labels, multi)
     common = dict(labels=labels, multi_label=multi, max_length=m.max_seq_length, truncation=m.truncation,
                   threshold=recipe.evaluation.threshold)
 
@@ -248,7 +233,7 @@ def run(recipe: FewShotRecipe, resume: bool = False, overwrite: bool = False, sh
     m, multi = recipe.model, recipe.data.multi_label
     base_model = load_sentence_model(m.name, m.max_seq_length, m.pooling)
     test_ids, _ = encode_texts(base_model.tokenizer, test["text"].tolist(), m.max_seq_length, m.truncation)
-    evaluator = ClassificationEvaluator("test", test_ids, encode_labels(test, labels, multi), labels, multi,
+    evaluator = ClassificationEvaluator("test", test_ids, labelled.encode_labels(test, labels, multi), labels, multi,
                                         recipe.evaluation.threshold, recipe.evaluation.batch_size,
                                         texts=test["text"].tolist())
     log.info("few-shot: %s per class from %d rows, %d labels, %d test rows, seeds %s", recipe.data.n_per_class,
