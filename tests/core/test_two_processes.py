@@ -121,8 +121,8 @@ def test_in_batch_negatives_gathered_across_two_processes_match_one(setting):
     assert max(float(abs(a[k] - base[k]).max()) for k in a) > 1e-3
 
 
-@pytest.mark.parametrize("task", ["similarity", pytest.param("classification", marks=pytest.mark.slow),
-                                  pytest.param("ner", marks=pytest.mark.slow)])  # ~30 s each: in the slow suite
+@pytest.mark.slow  # ~30-40 s each
+@pytest.mark.parametrize("task", ["similarity", "classification", "ner"])
 def test_a_two_process_run_killed_hard_resumes_to_the_same_weights(setting, job_title_classes, ner_data, task):
     import signal
     import time

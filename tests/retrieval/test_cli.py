@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from domaintune import api
+from domaintune.errors import DomaintuneError
 from tests.test_cli import assert_one_line_error, cli
 
 
@@ -19,8 +23,8 @@ def test_evaluate_prints_bm25_model_and_hybrid_rows_and_writes_json(beir, tiny_b
     for row in table["systems"].values():
         assert set(row) == {"ndcg@10", "map@100", "mrr@10", "recall@10", "recall@100", "seconds", "query_ms"}
         assert all(0 <= row[m] <= 1 for m in row if m not in ("seconds", "query_ms"))
-    again = cli("evaluate", tiny_bert, "--retrieval", beir, "--output", out)
-    assert_one_line_error(again, "exists; pass --overwrite")
+    with pytest.raises(DomaintuneError, match="exists; pass --overwrite"):  # the same check, in process
+        api.evaluate_retrieval(str(tiny_bert), beir, output=out)
 
 
 def test_bad_retrieval_data_is_one_line_with_exit_2(beir, tiny_bert, tmp_path):
@@ -31,4 +35,5 @@ def test_bad_retrieval_data_is_one_line_with_exit_2(beir, tiny_bert, tmp_path):
     qrels.write_text(qrels.read_text() + "q1\td1\thigh\n")
     assert_one_line_error(cli("evaluate", tiny_bert, "--retrieval", folder), "test.tsv", "line 12",
                           "column 'score'", "not a whole number")
-    assert_one_line_error(cli("evaluate", tiny_bert, "--retrieval", beir, "--split", "dev"), "no 'dev' judgments")
+    with pytest.raises(DomaintuneError, match="no 'dev' judgments"):
+        api.evaluate_retrieval(str(tiny_bert), beir, split="dev")
