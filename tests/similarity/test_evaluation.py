@@ -38,3 +38,20 @@ def test_ranks_come_from_the_evaluation_pass_and_match_brute_force(tiny_bert):
     reciprocal = [1 / r if r <= 10 else 0 for r in expected.values()]
     assert np.isclose(result.metrics["mrr@10"], np.mean(reciprocal), atol=1e-6)
     assert evaluator.st_evaluator.kept is None  # nothing held after the evaluation
+
+
+def test_api_evaluate_scores_any_encoder_and_never_overwrites_its_output(tiny_bert, tiny_taxonomy, tmp_path):
+    import json
+
+    import pytest
+
+    from domaintune import api
+    from domaintune.errors import DomaintuneError
+
+    out = tmp_path / "eval.json"
+    results = api.evaluate(str(tiny_bert), taxonomy=str(tiny_taxonomy), stsb=False,
+                           overrides=["evaluation.retrieval_max_queries=50", "model.max_seq_length=32"], output=out)
+    assert set(results["retrieval"]) == {"mrr@10", "recall@1", "recall@10", "map"}
+    assert json.loads(out.read_text()) == results
+    with pytest.raises(DomaintuneError, match="exists; pass --overwrite"):
+        api.evaluate(str(tiny_bert), stsb=False, output=out)

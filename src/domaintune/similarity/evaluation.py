@@ -142,3 +142,20 @@ def _judged(folder: str, split: str, _files: tuple):
     data = load_retrieval(folder)
     data.split(split)
     return data
+
+
+def evaluate_encoder(model, recipe, pairs: str | None = None, taxonomy: str | None = None) -> dict:
+    """`domaintune evaluate`: the 'before' column of a similarity run for any encoder: the recipe's STSb
+    evaluations, the domain pairs in `pairs`, and retrieval of held-out concepts of `taxonomy`."""
+    from domaintune.core.evaluator import run_evaluators
+    from domaintune.similarity.data import load_pairs
+    from domaintune.similarity.taxonomy import retrieval_tasks
+
+    test = load_pairs(pairs)[0] if pairs else None
+    retrieval = None
+    if taxonomy:
+        recipe.data.taxonomy.path = taxonomy
+        retrieval = retrieval_tasks(recipe.data.taxonomy, recipe.evaluation.retrieval_max_queries,
+                                    recipe.training.seed, recipe.evaluation.cross_lingual_retrieval)
+    results, _ = run_evaluators(model, build_suite(recipe, test, retrieval), "evaluate")
+    return results
