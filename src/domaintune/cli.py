@@ -36,7 +36,7 @@ def _setup_logging(verbose: bool) -> None:
     level = logging.DEBUG if verbose else logging.INFO if is_main() else logging.WARNING  # rank 0 tells the story
     logging.basicConfig(level=level, format="%(message)s",
                         handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)], force=True)
-    for noisy in ("sentence_transformers", "transformers", "datasets", "httpx", "huggingface_hub", "filelock"):
+    for noisy in ("sentence_transformers", "transformers", "datasets", "httpx", "huggingface_hub", "filelock", "bm25s"):
         logging.getLogger(noisy).setLevel(logging.WARNING if not verbose else logging.INFO)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from transformers.utils import logging as hf_logging
