@@ -66,7 +66,7 @@ def evaluate_retrieval(model: str, retrieval: str | Path, split: str = "test", q
     table = compare_systems(data, split, {model: embedding_model(model, max_length)}, query_prompt=query_prompt,
                             document_prompt=document_prompt)
     write_json(output, {"split": split, "queries": len(data.split(split)), "documents": len(data.corpus),
-                        "skipped_rows": data.skipped, "systems": table} if output else None)
+                        "skipped_rows": data.skipped, "systems": table})
     return table
 
 
@@ -76,7 +76,7 @@ def check_new_file(path: str | Path | None, overwrite: bool) -> None:
 
 
 def write_json(path: str | Path | None, data) -> None:
-    if path is not None and data is not None:
+    if path is not None:
         from domaintune.core.io import atomic_write_json
 
         atomic_write_json(Path(path), data)
