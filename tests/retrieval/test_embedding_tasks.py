@@ -37,6 +37,24 @@ def test_a_simcse_run_reports_judged_retrieval_before_and_after(tiny_bert, beir,
     assert any(line.startswith("judged_test ndcg@10") for line in m["verdict"][went])
     report = (tmp_path / "run" / "report.md").read_text()
     assert ("WORSE than its base" in report) == bool(m["verdict"]["worse"])
+    # the best checkpoint by nDCG@10 on the judgments the run is not judged by (train: a label-free run never trains
+    # on them), not by the test split
+    assert m["training"]["validation_metric_key"] == "eval_validation_cosine_ndcg@10"
+    assert "train judgments" in m["training"]["checkpoint_choice"] and m["training"]["validated_on_domain"]
+    assert "unjudged" not in m["verdict"]
+
+
+def test_a_label_free_run_with_nothing_on_the_domain_says_so_and_keeps_least_general_loss(tiny_bert, corpus,
+                                                                                         tmp_path):
+    recipe = load_recipe(None, [
+        "task=simcse", f"model.name={tiny_bert}", "model.max_seq_length=24", f"data.train={corpus}",
+        "training.batch_size=8", "training.max_steps=4", "training.eval_steps=2", f"output.dir={tmp_path / 'run'}"])
+    m = api.train(recipe, show_progress=False)
+    assert m["training"]["validation_metric_key"] == "eval_validation_spearman_cosine"
+    assert not m["training"]["validated_on_domain"] and m["verdict"]["worse"] == m["verdict"]["better"] == []
+    assert "lost least general ability" in m["verdict"]["unjudged"]
+    for page in ("report.md", "report.html"):
+        assert "Not shown better than the base" in (tmp_path / "run" / page).read_text()
 
 
 def test_bad_retrieval_data_is_refused_before_the_run_folder_exists(tiny_bert, beir, corpus, tmp_path):
@@ -45,3 +63,14 @@ def test_bad_retrieval_data_is_refused_before_the_run_folder_exists(tiny_bert, b
     with pytest.raises(DomaintuneError, match="unknown document id 'nope'"):
         api.train(simcse(tiny_bert, folder, tmp_path / "run", corpus), show_progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_recipe_may_skip_bad_judgments_and_counts_them(tiny_bert, beir, corpus, tmp_path, caplog):
+    folder = shutil.copytree(beir, tmp_path / "bad")
+    qrels = folder / "qrels" / "test.tsv"
+    qrels.write_text(qrels.read_text() + "q0\tnope\t1\nq1\td1\tvery\n")
+    recipe = simcse(tiny_bert, folder, tmp_path / "run", corpus)
+    recipe.evaluation.retrieval_on_bad_rows = "skip"
+    m = api.train(recipe, show_progress=False)
+    assert m["run"]["retrieval_skipped_rows"] == {str(qrels): 2}
+    assert f"{qrels}: 2 bad row(s) skipped" in caplog.text

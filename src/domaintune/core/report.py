@@ -109,11 +109,20 @@ def table_rows(metrics: dict) -> tuple[list[str], list[tuple[list[str], str]]]:
     return header, rows
 
 
+def verdict_warnings(metrics: dict) -> list[str]:
+    """What the report and the terminal must say plainly about the model handed back (metrics["verdict"] of an
+    embedding run): worse than its base on the domain, or never measured on the domain at all."""
+    v = metrics.get("verdict", {})
+    out = [f"The tuned model is WORSE than its base on your domain: {'; '.join(v['worse'])}. The base model may "
+           "serve you better."] if v.get("worse") else []
+    return out + ([f"Not shown better than the base: {v['unjudged']}."] if v.get("unjudged") else [])
+
+
 def table_notes(metrics: dict) -> list[tuple[str, bool]]:
     """The lines under the table: skipped baselines, the retention verdict; (text, is a warning)."""
     notes = [(f"baseline {name} skipped: {res['skipped']}", False)
              for name, res in metrics.get("baselines", {}).items() if "skipped" in res]
-    notes += [(f"WORSE than the base model: {line}", True) for line in metrics.get("verdict", {}).get("worse", [])]
+    notes += [(warning, True) for warning in verdict_warnings(metrics)]
     ret = metrics.get("retention", {})
     if ret.get("checked"):
         notes.append((f"general ability {'kept' if ret['passed'] else 'LOST'}: STSb test Spearman "
@@ -142,10 +151,7 @@ def write_markdown(run_dir: Path, metrics: dict, plots: dict[str, str]) -> Path:
     if ret.get("checked"):
         kept = "kept" if ret["passed"] else "**LOST: general ability dropped beyond tolerance**"
         lines += [f"**General ability (STSb test Spearman): {kept}** ({retention_text(ret)}).", ""]
-    worse = metrics.get("verdict", {}).get("worse", [])
-    if worse:
-        lines += [f"**The tuned model is WORSE than its base on your domain: {'; '.join(worse)}.** The base model may "
-                  "serve you better.", ""]
+    lines += [line for warning in verdict_warnings(metrics) for line in (f"**{warning}**", "")]
     header, rows = table_rows(metrics)
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for cells, way in rows:
@@ -190,10 +196,7 @@ def write_html(run_dir: Path, metrics: dict, plots: dict[str, str]) -> Path:
         cls, word = ("ok", "kept") if ret["passed"] else ("warn", "LOST")
         banner = (f"<p class='{cls}'>General ability (STSb test Spearman): <b>{word}</b>, "
                   f"{esc(retention_text(ret))}.</p>")
-    worse = metrics.get("verdict", {}).get("worse", [])
-    if worse:
-        banner += (f"<p class='warn'>The tuned model is <b>WORSE</b> than its base on your domain: "
-                   f"{esc('; '.join(worse))}. The base model may serve you better.</p>")
+    banner += "".join(f"<p class='warn'>{esc(warning)}</p>" for warning in verdict_warnings(metrics))
     imgs = ""
     for title, rel in plots.items():
         data = base64.b64encode((Path(run_dir) / rel).read_bytes()).decode()

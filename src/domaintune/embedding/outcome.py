@@ -56,10 +56,13 @@ def outcome(task: str, before: dict, after: dict, suite: list, recipe, retrieval
 
         systems, examples = judged_outcome(judged, before.get("judged_runs", {}), after["judged_runs"])
         metrics["retrieval_systems"] = systems
+        metrics["run"]["retrieval_skipped_rows"] = {f: n for ev in judged for f, n in ev.data.skipped.items()}
         metrics["examples"] = examples + metrics["examples"]
     metrics["verdict"] = domain_verdict(metrics)
     for line in metrics["verdict"]["worse"]:
         log.warning("the tuned model is WORSE than its base on %s; the base model may serve you better", line)
+    if "unjudged" in metrics["verdict"]:
+        log.warning("NOT SHOWN BETTER than the base: %s", metrics["verdict"]["unjudged"])
     if not metrics["retention"].get("passed", True):
         log.warning("general ability LOST: STSb test Spearman dropped %.2f points (tolerance %.2f)",
                     metrics["retention"]["stsb_test_spearman_drop_points"], recipe.evaluation.retention_tolerance)
@@ -120,7 +123,8 @@ DOMAIN_EVALS = ("judged_", "retrieval", "domain_test")  # your data, held-out co
 def domain_verdict(metrics: dict) -> dict:
     """Did the run beat its base where it matters, on the domain's own evaluations (judged retrieval, held-out
     retrieval, domain pairs)? {"worse": ["judged_test ndcg@10 0.3995 -> 0.3613", ...], "better": [...]}: a
-    label-free run in particular must say plainly when it hands back a model worse than its base."""
+    label-free run in particular must say plainly when it hands back a model worse than its base, and `unjudged`
+says when nothing on the domain was measured at all."""
     out = {"worse": [], "better": []}
     for ev, after in metrics["after"].items():
         if not ev.startswith(DOMAIN_EVALS) or ev not in metrics["before"]:
@@ -130,4 +134,8 @@ def domain_verdict(metrics: dict) -> dict:
             continue
         b, a = metrics["before"][ev][m], after[m]
         out["worse" if a < b else "better"].append(f"{ev} {m} {b:.4f} -> {a:.4f}")
+    if not out["worse"] and not out["better"]:
+        choice = metrics["training"].get("checkpoint_choice")
+        out["unjudged"] = ("nothing on your domain was evaluated, so nothing shows that this model is better than its "
+                           "base there" + (f"; {choice}" if choice else ""))
     return out

@@ -12,6 +12,7 @@ same objects validate during training (`st_evaluator`).
 from __future__ import annotations
 
 import functools
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +23,8 @@ from sentence_transformers.sentence_transformer.evaluation import (
 
 from domaintune.core.evaluator import EvalResult, Evaluator
 from domaintune.core.resources import load_stsb, load_stsb_multi
+
+log = logging.getLogger("domaintune")
 
 
 class PairSimilarityEvaluator(Evaluator):
@@ -116,7 +119,7 @@ def build_suite(recipe, domain_test: pd.DataFrame | None = None, retrieval: dict
         suite.append(PairSimilarityEvaluator(domain_test, "domain_test", ev.batch_size))
     for k, (name, task) in enumerate((retrieval or {}).items()):  # the first (monolingual) one keeps its ranks
         suite.append(RetrievalEvaluator(*task, name=name, batch_size=ev.batch_size, keep_ranks=k == 0))
-    judged = judged_retrieval(ev.retrieval_data, ev.retrieval_split)
+    judged = judged_retrieval(ev.retrieval_data, ev.retrieval_split, ev.retrieval_on_bad_rows)
     if judged is not None:
         from domaintune.retrieval.evaluation import JudgedRetrievalEvaluator
 
@@ -125,22 +128,25 @@ def build_suite(recipe, domain_test: pd.DataFrame | None = None, retrieval: dict
     return suite
 
 
-def judged_retrieval(folder: str | None, split: str):
+def judged_retrieval(folder: str | None, split: str, on_bad_rows: str = "error"):
     """The user's judged retrieval data (evaluation.retrieval_data), read once per process while its files are
     unchanged: the run's data step calls this first, so bad data is refused before the run folder is written, and
-    build_suite then reuses it."""
+    build_suite then reuses it. With on_bad_rows "skip", bad rows are dropped and counted (RetrievalData.skipped,
+    logged here, and in metrics.json under run.retrieval_skipped_rows)."""
     if folder is None:
         return None
     files = sorted(p for p in Path(folder).rglob("*") if p.is_file()) if Path(folder).is_dir() else []
-    return _judged(str(folder), split, tuple((str(p), p.stat().st_mtime_ns) for p in files))
+    return _judged(str(folder), split, on_bad_rows, tuple((str(p), p.stat().st_mtime_ns) for p in files))
 
 
 @functools.lru_cache(maxsize=4)
-def _judged(folder: str, split: str, _files: tuple):
+def _judged(folder: str, split: str, on_bad_rows: str, _files: tuple):
     from domaintune.retrieval.data import load_retrieval
 
-    data = load_retrieval(folder)
+    data = load_retrieval(folder, on_bad_rows=on_bad_rows)
     data.split(split)
+    for path, n in data.skipped.items():
+        log.warning("%s: %d bad row(s) skipped (evaluation.retrieval_on_bad_rows: skip)", path, n)
     return data
 
 

@@ -33,33 +33,38 @@ def positive_pairs(data, judgments: dict) -> pd.DataFrame:
     return pd.DataFrame({"text_a": [a for a, _ in rows], "text_b": [b for _, b in rows], "score": 1.0})
 
 
+def judged_task(data, judgments: dict) -> tuple[dict, dict, dict]:
+    """(queries, corpus, relevant documents) of the judged queries with a relevant document, over every document
+    (the title plus the text): a retrieval task for RetrievalEvaluator, e.g. to pick the best checkpoint."""
+    judged = {q: {doc for doc, r in docs.items() if r > 0} for q, docs in judgments.items()}
+    judged = {q: docs for q, docs in judged.items() if docs}
+    return ({q: data.queries[q] for q in judged}, {doc: data.document(doc) for doc in data.corpus}, judged)
+
+
 def pairs_from_judgments(recipe):
     """(train pairs, validation pairs, validation retrieval task, description, judged positives as text pairs)."""
     d = recipe.data
     if recipe.training.loss != "in_batch_negatives":
         raise DomaintuneError(f"data.retrieval trains on positive (query, document) pairs: set training.loss="
                               f"in_batch_negatives (not {recipe.training.loss!r})")
-    data = judged_retrieval(d.retrieval, "train")
+    data = judged_retrieval(d.retrieval, "train", recipe.evaluation.retrieval_on_bad_rows)
     train = data.split("train")
     if "dev" in data.qrels:
         val, held = data.qrels["dev"], "the dev judgments"
     else:
         train, val = split_queries(train, d.validation_fraction, d.split_seed)
         held = f"{len(val)} train queries held out (data.validation_fraction {d.validation_fraction}, seeded)"
-    val = {q: docs for q, docs in val.items() if any(r > 0 for r in docs.values())}
-    corpus = {doc: data.document(doc) for doc in data.corpus}
-    task = ({q: data.queries[q] for q in val}, corpus, {q: {doc for doc, r in docs.items() if r > 0}
-                                                        for q, docs in val.items()})
+    task = judged_task(data, val)
     train_df, val_df = positive_pairs(data, train), positive_pairs(data, val)
     log.info("judgments %s: %d training pairs from %d queries; validation: %s, nDCG@10 over all %d documents",
-             d.retrieval, len(train_df), len(train), held, len(corpus))
+             d.retrieval, len(train_df), len(train), held, len(task[1]))
     return train_df, val_df, task, f"query / relevant-document pairs of {d.retrieval} (train judgments)"
 
 
 def mining_pool(recipe) -> tuple[list[str], set[tuple[str, str]]]:
     """For hard-negative mining from judgments: every document as a candidate, and every judged (query,
     relevant document) pair of every split, which must never come back as a negative."""
-    data = judged_retrieval(recipe.data.retrieval, "train")
+    data = judged_retrieval(recipe.data.retrieval, "train", recipe.evaluation.retrieval_on_bad_rows)
     judged = {(data.queries[q], data.document(doc)) for split in data.qrels.values() for q, docs in split.items()
               for doc, r in docs.items() if r > 0}
     return [data.document(doc) for doc in data.corpus], judged

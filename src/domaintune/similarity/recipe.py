@@ -155,6 +155,10 @@ class EvaluationConfig(Section):
         "nDCG@10, MAP@100, MRR@10, Recall@10/100 before and after"
     )
     retrieval_split: str = Field("test", description="the judgments of retrieval_data scored before and after")
+    retrieval_on_bad_rows: Literal["error", "skip"] = Field(
+        "error", description="bad rows of retrieval_data and data.retrieval: stop with the file, line and column, "
+        "or skip them (counted in the log and in metrics.json: run.retrieval_skipped_rows)"
+    )
     stsb_languages: list[str] = Field(
         [], description="STS benchmark test in these languages too (stsb_multi_mt; de, es, ja, zh shipped)"
     )

@@ -31,7 +31,8 @@ def load_data(recipe: SimilarityRecipe, run_dir: Path):
     """Returns (train, validation, domain test or None, retrieval tasks {name: task} or None, validation retrieval
     task or None, description). The retrieval tasks exist when pairs come from a taxonomy."""
     d = recipe.data
-    judged_retrieval(recipe.evaluation.retrieval_data, recipe.evaluation.retrieval_split)  # refused now if bad
+    judged_retrieval(recipe.evaluation.retrieval_data, recipe.evaluation.retrieval_split,
+                     recipe.evaluation.retrieval_on_bad_rows)  # refused now if bad
     read = lambda p: read_pairs(recipe, p)  # noqa: E731
     retrieval = val_retrieval = None
     if d.retrieval is not None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from domaintune.core.report import model_card
+from domaintune.core.resources import load_stsb
 from domaintune.core.run import Run
 from domaintune.core.trainer import fit
 from domaintune.embedding.outcome import evaluate, load_model_of, outcome
@@ -26,21 +27,23 @@ from domaintune.errors import DomaintuneError
 from domaintune.mlm.data import read_documents
 from domaintune.models import freeze, text_prefix
 from domaintune.similarity.data import load_pairs
-from domaintune.similarity.evaluation import RetrievalEvaluator, build_suite, judged_retrieval
+from domaintune.similarity.evaluation import PairSimilarityEvaluator, RetrievalEvaluator, build_suite, judged_retrieval
+from domaintune.similarity.judgments import judged_task
 from domaintune.similarity.sampler import LengthGroupedBatchSampler, row_lengths
 from domaintune.similarity.taxonomy import retrieval_task, retrieval_tasks
+from domaintune.similarity.trainer import VALIDATION_METRICS
 from domaintune.unsupervised.recipe import UnsupervisedRecipe
 
 log = logging.getLogger("domaintune")
 
 def load_data(recipe: UnsupervisedRecipe):
-    """(training texts, texts read, domain test pairs or None, retrieval tasks or None, validation retrieval task
-    or None)."""
+    """(training texts, texts read, domain test pairs or None, retrieval tasks or None, the Validation that picks
+    the best checkpoint)."""
     d, ev = recipe.data, recipe.evaluation
     if d.train is None:
         raise DomaintuneError(f"recipe: set data.train (raw domain text for {recipe.task}: a .txt file with one text "
                               "per line, a folder of .txt files, or a table with a text column)")
-    judged_retrieval(ev.retrieval_data, ev.retrieval_split)  # your judged retrieval data: refused now if bad
+    judged_retrieval(ev.retrieval_data, ev.retrieval_split, ev.retrieval_on_bad_rows)  # refused now if bad
     texts = read_documents(d.train, d.column, d.document_split)
     n_read = len(texts)
     if d.deduplicate:
@@ -56,13 +59,47 @@ def load_data(recipe: UnsupervisedRecipe):
         cap = ev.max_domain_test_pairs
         if cap and len(test) > cap:
             test = test.sample(n=cap, random_state=recipe.training.seed).reset_index(drop=True)
-    retrieval = val_retrieval = None
+    retrieval = None
+    if d.taxonomy is not None and ev.retrieval:
+        retrieval = retrieval_tasks(d.taxonomy, ev.retrieval_max_queries, recipe.training.seed,
+                                    ev.cross_lingual_retrieval)
+    return texts, n_read, test, retrieval, validation(recipe)
+
+
+@dataclass
+class Validation:
+    evaluator: object | None  # a sentence-transformers evaluator, run at each checkpoint; None = keep the last state
+    metric_key: str | None  # what it reports that picks the best checkpoint
+    choice: str  # for the log, metrics and report: what picked the model that the run hands back
+    domain: bool  # judged on the domain itself (else only on general ability)
+
+
+def validation(recipe: UnsupervisedRecipe) -> Validation:
+    """What picks the best checkpoint of a label-free run, in order of preference: your judged retrieval data
+    (nDCG@10 on its dev judgments, else its train judgments, which a label-free run never trains on; never the split
+    it is judged by before and after), held-out concepts of data.taxonomy (MRR@10), and else STSb dev Spearman: the
+    checkpoint that loses least general ability, since nothing on the domain can say which is better."""
+    d, ev = recipe.data, recipe.evaluation
+    judged = judged_retrieval(ev.retrieval_data, ev.retrieval_split, ev.retrieval_on_bad_rows)
+    split = next((s for s in ("dev", "train") if judged and s in judged.qrels and s != ev.retrieval_split), None)
+    if split is not None:
+        task = judged_task(judged, judged.qrels[split])
+        return Validation(RetrievalEvaluator(*task, name="validation", batch_size=ev.batch_size,
+                                             validation=True).st_evaluator, VALIDATION_METRICS["ndcg@10"],
+                          f"best checkpoint by nDCG@10 on the {split} judgments of {ev.retrieval_data} "
+                          f"({len(task[0])} queries)", True)
     if d.taxonomy is not None:
-        if ev.retrieval:
-            retrieval = retrieval_tasks(d.taxonomy, ev.retrieval_max_queries, recipe.training.seed,
-                                        ev.cross_lingual_retrieval)
-        val_retrieval = retrieval_task(d.taxonomy, 500, recipe.training.seed, split="validation")
-    return texts, n_read, test, retrieval, val_retrieval
+        task = retrieval_task(d.taxonomy, 500, recipe.training.seed, split="validation")
+        return Validation(RetrievalEvaluator(*task, name="validation", batch_size=ev.batch_size,
+                                             validation=True).st_evaluator, VALIDATION_METRICS["mrr@10"],
+                          f"best checkpoint by MRR@10 on held-out validation concepts of {d.taxonomy.path}", True)
+    if ev.stsb:
+        return Validation(PairSimilarityEvaluator(load_stsb("dev"), "validation", ev.batch_size).st_evaluator,
+                          VALIDATION_METRICS["spearman"], "no validation on your domain (no dev or train judgments "
+                          "in evaluation.retrieval_data, no data.taxonomy): kept the checkpoint that lost least "
+                          "general ability (STSb dev Spearman)", False)
+    return Validation(None, None, "no validation at all (evaluation.stsb off, no domain validation): kept the last "
+                      "state", False)
 
 
 @dataclass
@@ -78,10 +115,12 @@ def run_unsupervised(recipe: UnsupervisedRecipe, objective: Callable[..., Object
     run = Run(recipe, resume, overwrite)
 
     # 1. the corpus (and the evaluation data), read and checked before anything is written
-    texts, n_read, test_df, retrieval, val_retrieval = run.read_data(lambda: load_data(recipe))
+    texts, n_read, test_df, retrieval, check = run.read_data(lambda: load_data(recipe))
     run.start()
-    log.info("%s: %d training texts (%d read), %s", recipe.task, len(texts), n_read,
-             "held-out retrieval from " + recipe.data.taxonomy.path if recipe.data.taxonomy else "no domain retrieval")
+    log.info("%s: %d training texts (%d read); %s", recipe.task, len(texts), n_read, check.choice)
+    if not check.domain:
+        log.warning("%s: nothing on your domain is measured while training, so nothing can show that the result beats "
+                    "its base there; give evaluation.retrieval_data (judgments) or data.taxonomy", recipe.task)
 
     # 2. the encoder
     model = load_model_of(recipe)
@@ -94,7 +133,7 @@ def run_unsupervised(recipe: UnsupervisedRecipe, objective: Callable[..., Object
     # 4. train
     run.seed()
     goal = objective(recipe, model, texts, run.dir)
-    stats = train_texts(model, texts, goal, recipe, run.dir, resume, show_progress, val_retrieval)
+    stats = train_texts(model, texts, goal, recipe, run.dir, resume, show_progress, check)
     log_history = stats.pop("log_history")
     run.timings["train"] = stats["seconds"]
     if (done := run.rank_done(stats)) is not None:  # several processes: rank 0 evaluates and writes
@@ -114,10 +153,9 @@ def run_unsupervised(recipe: UnsupervisedRecipe, objective: Callable[..., Object
 
 
 def train_texts(model, texts: list[str], goal: Objective, recipe: UnsupervisedRecipe, run_dir: Path, resume: bool,
-                show_progress: bool, val_retrieval: tuple | None) -> dict:
+                show_progress: bool, check: Validation) -> dict:
     """Train `model` in place on the raw texts with sentence-transformers' trainer (core.trainer.fit: the same
-    checkpoints, resume, progress and TensorBoard as every task). With a taxonomy, retrieval on its validation
-    concepts picks the best checkpoint; without, the last state is kept."""
+    checkpoints, resume, progress and TensorBoard as every task); `check` picks the checkpoint kept."""
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 
@@ -126,19 +164,15 @@ def train_texts(model, texts: list[str], goal: Objective, recipe: UnsupervisedRe
     if t.group_by_length:
         lengths = row_lengths(model.tokenizer, [texts], model.max_seq_length)
         batch_sampler = functools.partial(LengthGroupedBatchSampler, lengths=lengths)
-    validator, metric_key = None, None
-    if val_retrieval is not None:
-        validator = RetrievalEvaluator(*val_retrieval, name="validation", batch_size=recipe.evaluation.batch_size,
-                                       validation=True).st_evaluator
-        metric_key = "eval_validation_cosine_mrr@10"
     extra = {"batch_sampler": batch_sampler, "prompts": text_prefix(model)}
-    if validator is None:
+    if check.evaluator is None:
         extra["eval_strategy"] = "no"
-    _, stats = fit(SentenceTransformerTrainer, SentenceTransformerTrainingArguments, t, run_dir, metric_key, True,
-                   recipe.evaluation.batch_size, len(texts), resume, show_progress, extra, goal.callbacks,
-                   model=model, train_dataset=Dataset.from_dict(goal.columns), loss=goal.loss, evaluator=validator)
+    _, stats = fit(SentenceTransformerTrainer, SentenceTransformerTrainingArguments, t, run_dir, check.metric_key,
+                   True, recipe.evaluation.batch_size, len(texts), resume, show_progress, extra, goal.callbacks,
+                   model=model, train_dataset=Dataset.from_dict(goal.columns), loss=goal.loss,
+                   evaluator=check.evaluator)
     stats["texts_per_second"] = stats.pop("rows_per_second")
-    return stats
+    return {**stats, "checkpoint_choice": check.choice, "validated_on_domain": check.domain}
 
 
 def card(metrics: dict, recipe: UnsupervisedRecipe) -> str:
