@@ -51,10 +51,12 @@ def evaluate(model: str, pairs: str | None = None, taxonomy: str | None = None, 
 def evaluate_retrieval(model: str, retrieval: str | Path, split: str = "test", query_prompt: str | None = None,
                        document_prompt: str | None = None, max_length: int | None = None,
                        output: str | Path | None = None, overwrite: bool = False,
-                       on_bad_rows: str = "error", queries: str | Path | None = None) -> dict:
+                       on_bad_rows: str = "error", queries: str | Path | None = None,
+                       compare: list[str] | tuple = ()) -> dict:
     """Search on your own judged data (a BEIR folder): {system: {nDCG@10, MAP@100, MRR@10, Recall@10, Recall@100,
     seconds}} for BM25, the model, and their reciprocal-rank hybrid; also as JSON in `output`. `queries`: another
-    queries file with the same ids (e.g. the same questions in another language: cross-lingual search)."""
+    queries file with the same ids (e.g. the same questions in another language: cross-lingual search). `compare`:
+    more models in the same table, each with its hybrid (e.g. the base model of a tuned one)."""
     from domaintune.retrieval.data import load_retrieval
     from domaintune.retrieval.evaluation import compare_systems
 
@@ -63,8 +65,8 @@ def evaluate_retrieval(model: str, retrieval: str | Path, split: str = "test", q
     data.split(split)  # an unknown split is refused before the model is loaded
     for path, n in data.skipped.items():
         log.warning("%s: %d bad row(s) skipped (on_bad_rows: skip)", path, n)
-    table = compare_systems(data, split, {model: embedding_model(model, max_length)}, query_prompt=query_prompt,
-                            document_prompt=document_prompt)
+    models = {name: embedding_model(name, max_length) for name in dict.fromkeys([*compare, model])}
+    table = compare_systems(data, split, models, query_prompt=query_prompt, document_prompt=document_prompt)
     write_json(output, {"split": split, "queries": len(data.split(split)), "documents": len(data.corpus),
                         "skipped_rows": data.skipped, "systems": table})
     return table

@@ -154,6 +154,8 @@ def evaluate(model: str = typer.Argument(..., help="model name, folder or hub id
              max_length: int | None = typer.Option(None, help="tokens per text (default: the model's)"),
              on_bad_rows: str = typer.Option("error", help="with --retrieval: error | skip (bad rows dropped and "
                                              "counted in the log and the JSON output)"),
+             compare: list[str] = typer.Option([], help="with --retrieval: another model in the same table, with its "
+                                               "hybrid (e.g. the base of a tuned model); repeatable"),
              output: Path | None = typer.Option(None, help="write the results as JSON here"),
              overwrite: bool = typer.Option(False, help="replace an existing --output file"),
              set_: list[str] = typer.Option([], "--set", help="recipe fields, e.g. --set "
@@ -165,7 +167,7 @@ def evaluate(model: str = typer.Argument(..., help="model name, folder or hub id
 
     if retrieval is not None:
         table = api.evaluate_retrieval(model, retrieval, split, query_prompt, document_prompt, max_length, output,
-                                       overwrite, on_bad_rows, queries)
+                                       overwrite, on_bad_rows, queries, compare)
         metrics = [m for m in next(iter(table.values())) if m not in ("seconds", "query_ms")]
         print_rows(f"retrieval on {retrieval} ({split})", ["system", *metrics, "seconds", "ms per query"],
                    [[name, *(f"{row[m]:.4f}" for m in metrics), f"{row['seconds']:.1f}", f"{row['query_ms']:.1f}"]

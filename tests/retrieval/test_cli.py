@@ -27,6 +27,16 @@ def test_evaluate_prints_bm25_model_and_hybrid_rows_and_writes_json(beir, tiny_b
         api.evaluate_retrieval(str(tiny_bert), beir, output=out)
 
 
+def test_evaluate_compares_a_tuned_model_with_its_base_in_one_table(beir, tiny_bert, tmp_path):
+    import shutil
+
+    tuned = shutil.copytree(tiny_bert, tmp_path / "tuned")  # another folder: a second model row (same weights)
+    table = api.evaluate_retrieval(str(tuned), beir, max_length=32, compare=[str(tiny_bert)])
+    assert list(table) == ["bm25", str(tiny_bert), f"hybrid (bm25 + {tiny_bert})", str(tuned),
+                           f"hybrid (bm25 + {tuned})"]
+    assert table[str(tuned)]["ndcg@10"] == pytest.approx(table[str(tiny_bert)]["ndcg@10"], abs=1e-6)
+
+
 def test_bad_retrieval_data_is_one_line_with_exit_2(beir, tiny_bert, tmp_path):
     import shutil
 
