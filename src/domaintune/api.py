@@ -52,11 +52,14 @@ def evaluate_retrieval(model: str, retrieval: str | Path, split: str = "test", q
                        document_prompt: str | None = None, max_length: int | None = None,
                        output: str | Path | None = None, overwrite: bool = False,
                        on_bad_rows: str = "error", queries: str | Path | None = None,
-                       compare: list[str] | tuple = ()) -> dict:
+                       compare: list[str] | tuple = (), rerank: list[str] | tuple = (),
+                       rerank_top_k: int = 100) -> dict:
     """Search on your own judged data (a BEIR folder): {system: {nDCG@10, MAP@100, MRR@10, Recall@10, Recall@100,
     seconds}} for BM25, the model, and their reciprocal-rank hybrid; also as JSON in `output`. `queries`: another
     queries file with the same ids (e.g. the same questions in another language: cross-lingual search). `compare`:
-    more models in the same table, each with its hybrid (e.g. the base model of a tuned one)."""
+    more models in the same table, each with its hybrid (e.g. the base model of a tuned one). `rerank`:
+    cross-encoders that rerank the top `rerank_top_k` of BM25 and of each model, one row each."""
+    from domaintune.models import load_cross_encoder
     from domaintune.retrieval.data import load_retrieval
     from domaintune.retrieval.evaluation import compare_systems
 
@@ -66,7 +69,9 @@ def evaluate_retrieval(model: str, retrieval: str | Path, split: str = "test", q
     for path, n in data.skipped.items():
         log.warning("%s: %d bad row(s) skipped (on_bad_rows: skip)", path, n)
     models = {name: embedding_model(name, max_length) for name in dict.fromkeys([*compare, model])}
-    table = compare_systems(data, split, models, query_prompt=query_prompt, document_prompt=document_prompt)
+    rerankers = {name: load_cross_encoder(name, max_length) for name in dict.fromkeys(rerank)}
+    table = compare_systems(data, split, models, query_prompt=query_prompt, document_prompt=document_prompt,
+                            rerankers=rerankers, rerank_top_k=rerank_top_k)
     write_json(output, {"split": split, "queries": len(data.split(split)), "documents": len(data.corpus),
                         "skipped_rows": data.skipped, "systems": table})
     return table
@@ -100,6 +105,23 @@ def embedding_model(model: str, max_seq_length: int | None = None, pooling: str 
     from domaintune.models import load_sentence_model
 
     return load_sentence_model(model, max_seq_length, pooling, prefix=prefix)
+
+
+def rerank(model: str, query: str, texts: list[str] | None = None, input: str | Path | None = None,
+           column: str = "text", top: int | None = None, max_length: int | None = None) -> list[dict]:
+    """The texts (or those of `input`: .txt, one per line, or a table's column) ranked for `query` by a
+    cross-encoder: [{"index": position in the input, "score", "text"}], best first, the first `top` of them."""
+    from domaintune.models import load_cross_encoder
+
+    if texts is None:
+        texts = read_texts(input, column)
+    if not query.strip():
+        raise DomaintuneError("rerank: the query is empty")
+    if not texts:
+        raise DomaintuneError(f"{input or 'rerank'}: no candidate texts")
+    scores = load_cross_encoder(model, max_length).predict([(query, t) for t in texts], show_progress_bar=False)
+    order = sorted(range(len(texts)), key=lambda i: (-float(scores[i]), i))[:top]
+    return [{"index": i, "score": round(float(scores[i]), 6), "text": texts[i]} for i in order]
 
 
 def read_texts(path: str | Path, column: str = "text") -> list[str]:

@@ -156,6 +156,9 @@ def evaluate(model: str = typer.Argument(..., help="model name, folder or hub id
                                              "counted in the log and the JSON output)"),
              compare: list[str] = typer.Option([], help="with --retrieval: another model in the same table, with its "
                                                "hybrid (e.g. the base of a tuned model); repeatable"),
+             rerank: list[str] = typer.Option([], help="with --retrieval: a cross-encoder that reranks the top of "
+                                              "BM25 and of each model (one row each); repeatable"),
+             rerank_top_k: int = typer.Option(100, min=1, help="with --rerank: candidates reranked per query"),
              output: Path | None = typer.Option(None, help="write the results as JSON here"),
              overwrite: bool = typer.Option(False, help="replace an existing --output file"),
              set_: list[str] = typer.Option([], "--set", help="recipe fields, e.g. --set "
@@ -167,7 +170,7 @@ def evaluate(model: str = typer.Argument(..., help="model name, folder or hub id
 
     if retrieval is not None:
         table = api.evaluate_retrieval(model, retrieval, split, query_prompt, document_prompt, max_length, output,
-                                       overwrite, on_bad_rows, queries, compare)
+                                       overwrite, on_bad_rows, queries, compare, rerank, rerank_top_k)
         metrics = [m for m in next(iter(table.values())) if m not in ("seconds", "query_ms")]
         print_rows(f"retrieval on {retrieval} ({split})", ["system", *metrics, "seconds", "ms per query"],
                    [[name, *(f"{row[m]:.4f}" for m in metrics), f"{row['seconds']:.1f}", f"{row['query_ms']:.1f}"]
@@ -176,6 +179,21 @@ def evaluate(model: str = typer.Argument(..., help="model name, folder or hub id
     results = api.evaluate(model, str(pairs) if pairs else None, taxonomy, stsb, list(set_), output, overwrite)
     print_rows(f"evaluation of {model}", ["eval", "metric", "value"],
                [[ev, m, f"{v:.4f}"] for ev, ms in results.items() for m, v in ms.items()])
+
+
+@app.command()
+def rerank(model: str = typer.Argument(..., help="cross-encoder name, folder or hub id"),
+           query: str = typer.Option(..., help="the query"),
+           candidates: Path = typer.Option(..., help="the texts to rank: .txt (one per line) or a table"),
+           column: str = typer.Option("text", help="text column of a table"),
+           top: int | None = typer.Option(None, min=1, help="print only the best N"),
+           max_length: int | None = typer.Option(None, help="tokens per (query, text) pair (default: the model's)")):
+    """Rank candidate texts for a query with a cross-encoder (a reranker), best first."""
+    from domaintune import api
+
+    ranked = api.rerank(model, query, input=candidates, column=column, top=top, max_length=max_length)
+    print_rows(f"{query!r} ranked by {model}", ["rank", "index", "score", "text"],
+               [[str(k + 1), str(r["index"]), f"{r['score']:.4f}", r["text"]] for k, r in enumerate(ranked)])
 
 
 @app.command()

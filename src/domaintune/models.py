@@ -88,6 +88,32 @@ def load_sentence_model(name: str, max_seq_length: int | None = None, pooling: s
     return model
 
 
+def load_cross_encoder(name: str, max_length: int | None = None, seed: int = 0):
+    """A reranker: sentence-transformers' CrossEncoder, reading a query and a document together into one score. A
+    cross-encoder (a folder or hub id whose config is a *ForSequenceClassification with one label) loads as it is;
+    a plain encoder (e.g. the shipped all-MiniLM-L6-v2) gets a new one-score head, seeded, untrained, with a
+    warning: its scores mean nothing until it is trained on your judgments."""
+    import torch
+    from sentence_transformers import CrossEncoder
+    from transformers import AutoConfig
+
+    path, is_local = resolve_model(name)
+    try:
+        config = AutoConfig.from_pretrained(path, local_files_only=is_local)
+        trained = any(a.endswith("ForSequenceClassification") for a in config.architectures or []) and (
+            config.num_labels == 1)
+        if not trained:
+            log.warning("%s is not a one-score cross-encoder: a new scoring head is added, untrained (its scores "
+                        "rank at random until it is trained on your judgments)", name)
+        torch.manual_seed(seed)  # the new head, if any, the same on every run
+        return CrossEncoder(path, num_labels=None if trained else 1, max_length=max_length,
+                            local_files_only=is_local)
+    except OSError as e:
+        if is_local:
+            raise DomaintuneError(f"{path}: cannot load a cross-encoder: {str(e).splitlines()[0]}") from None
+        raise hub_error(name, e) from None
+
+
 def text_prefix(model) -> str | None:
     """The prompt the model's encode() adds by default (None: none); training prepends the same."""
     name = getattr(model, "default_prompt_name", None)

@@ -32,26 +32,40 @@ class JudgedRetrievalEvaluator(Evaluator):
 
 
 def compare_systems(data: RetrievalData, split: str, models: dict, hybrid: bool = True, batch_size: int = 32,
-                    query_prompt: str | None = None, document_prompt: str | None = None) -> dict[str, dict]:
-    """{system: {metric: value, "seconds": to index and search, "query_ms": per query}}: BM25, each model, and
-    (with `hybrid`) BM25 fused with each model by reciprocal rank, all on the same judged queries of `split`."""
+                    query_prompt: str | None = None, document_prompt: str | None = None,
+                    rerankers: dict | None = None, rerank_top_k: int = search.DEPTH) -> dict[str, dict]:
+    """{system: {metric: value, "seconds": to index and search, "query_ms": per query}}: BM25, each model, (with
+    `hybrid`) BM25 fused with each model by reciprocal rank, and each of BM25 and the models with its top
+    `rerank_top_k` reranked by each of `rerankers` (cross-encoders), all on the same judged queries of `split`."""
     qrels = data.split(split)
     query_ids = sorted(qrels)
     row = lambda run, t: {**search.score(qrels, run), "seconds": round(t["total"], 2),  # noqa: E731
                           "query_ms": round(1000 * t["queries"] / max(1, len(query_ids)), 2)}
+    table = {}
+
+    def add(name: str, run: dict, t: dict) -> None:
+        table[name] = row(run, t)
+        log.info("%s: %s", name, table[name])
+        for r_name, reranker in (rerankers or {}).items():
+            reranked, t_rerank = search.rerank_run(reranker, data, run, query_ids, rerank_top_k, batch_size)
+            table[f"{name} > rerank {r_name} (top {rerank_top_k})"] = row(reranked, added(t, t_rerank))
+
     bm25, t_bm25 = search.bm25_run(data, query_ids)
-    table = {"bm25": row(bm25, t_bm25)}
-    log.info("bm25: %s", table["bm25"])
+    add("bm25", bm25, t_bm25)
     for name, model in models.items():
         run, t_dense = search.dense_run(model, data, query_ids, batch_size=batch_size, query_prompt=query_prompt,
                                         document_prompt=document_prompt)
-        table[name] = row(run, t_dense)
-        log.info("%s: %s", name, table[name])
+        add(name, run, t_dense)
         if hybrid:
             fused, t_fuse = search.fuse([bm25, run])
-            both = {k: t_bm25[k] + t_dense[k] + (t_fuse if k != "index" else 0) for k in ("index", "queries", "total")}
-            table[f"hybrid (bm25 + {name})"] = row(fused, both)
+            table[f"hybrid (bm25 + {name})"] = row(fused, added(t_bm25, t_dense, {"queries": t_fuse,
+                                                                                  "total": t_fuse}))
     return table
+
+
+def added(*timings: dict) -> dict:
+    """Seconds of stages run one after the other: index, queries and total, each summed."""
+    return {k: sum(t.get(k, 0.0) for t in timings) for k in ("index", "queries", "total")}
 
 
 def judged_outcome(evaluators: list[JudgedRetrievalEvaluator], before: dict, after: dict, n: int = 10):

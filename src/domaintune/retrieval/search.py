@@ -104,6 +104,21 @@ def encode(model, texts: list[str], prompt: str | None, batch_size: int):
     return torch.from_numpy(emb)
 
 
+def rerank_run(reranker, data: RetrievalData, run: dict, query_ids: list[str], top_k: int = DEPTH,
+               batch_size: int = 32) -> tuple[dict, dict]:
+    """A first stage's top_k documents of each query scored again by a cross-encoder (`predict` on (query,
+    document) pairs, the document being its title plus its text), best first; (run, timing). The first stage's
+    other documents are dropped, so Recall@top_k is the first stage's. Query by query, as a search service reranks."""
+    t0 = time.perf_counter()
+    out = {}
+    for q in query_ids:
+        docs = [d for d, _ in sorted(run.get(q, {}).items(), key=lambda x: -x[1])[:top_k]]
+        scores = reranker.predict([(data.queries[q], data.document(d)) for d in docs], batch_size=batch_size,
+                                  show_progress_bar=False) if docs else []
+        out[q] = {d: float(s) for d, s in zip(docs, scores, strict=True)}
+    return out, timing(t0, t0, time.perf_counter())
+
+
 def fuse(runs: list[dict], k: int = DEPTH) -> tuple[dict, float]:
     """Reciprocal-rank fusion (ranx, k=60) of runs over the same queries; (run, seconds)."""
     from ranx import Run
