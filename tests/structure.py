@@ -16,7 +16,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-TASKS = frozenset({"similarity", "classification", "fewshot", "mlm", "ner", "pipeline", "tsdae", "simcse"})
+TASKS = frozenset({"similarity", "classification", "fewshot", "mlm", "ner", "pipeline", "tsdae", "simcse",
+                   "reranker"})
 FAMILIES = frozenset({"embedding", "unsupervised", "retrieval"})  # shared by several tasks, below them
 LOW = frozenset({"core", "models", "sources", "use_encoder", "features", "adapters", "errors"})
 EDGES = frozenset({"registry", "api", "cli", "__main__"})

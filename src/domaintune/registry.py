@@ -33,6 +33,7 @@ from domaintune.fewshot.recipe import FewShotRecipe
 from domaintune.mlm.recipe import MLMRecipe
 from domaintune.ner.recipe import NERRecipe
 from domaintune.pipeline.recipe import PipelineRecipe
+from domaintune.reranker.recipe import RerankerRecipe
 from domaintune.simcse.recipe import SimCSERecipe
 from domaintune.similarity.recipe import SimilarityRecipe
 from domaintune.tsdae.recipe import TSDAERecipe
@@ -70,6 +71,8 @@ TASKS: dict[str, Task] = {t.name: t for t in [
     Task("pipeline", PipelineRecipe, "domaintune.pipeline.task"),
     Task("tsdae", TSDAERecipe, "domaintune.tsdae.task"),  # raw text, no labels; saves a plain encoder
     Task("simcse", SimCSERecipe, "domaintune.simcse.task"),
+    Task("reranker", RerankerRecipe, "domaintune.reranker.task", "domaintune.reranker.model:Reranker",
+         "domaintune_reranker.json"),  # a cross-encoder: (query, text) -> a score; not exportable yet
 ]}
 RECIPES: dict[str, type[RecipeBase]] = {name: t.recipe for name, t in TASKS.items()}
 # run folders that are not one task's run, and the module that writes their report

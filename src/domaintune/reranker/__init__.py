@@ -1,0 +1,1 @@
+"""task: reranker: a cross-encoder trained on your search judgments to rerank a first stage's candidates."""

@@ -1,0 +1,134 @@
+"""task: reranker, top to bottom: your judgments -> the first stage's candidates (BM25 or a bi-encoder) for every
+query -> a cross-encoder (a plain encoder gets a new one-score head) -> rerank the test queries' top k before ->
+train on (query, relevant document) and (query, hard negative) rows with sentence-transformers' CrossEncoderTrainer,
+the best checkpoint by validation nDCG@10 -> rerank after -> save the model -> report, beside the first stage alone.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from pathlib import Path
+
+from domaintune.core.contract import metrics_envelope
+from domaintune.core.io import atomic_write_text
+from domaintune.core.report import model_card, write_run_report
+from domaintune.core.run import Run
+from domaintune.core.trainer import fit
+from domaintune.models import load_cross_encoder
+from domaintune.reranker.data import RerankerData, first_stage_runs, load_data, training_rows, validation_samples
+from domaintune.reranker.evaluation import RerankingEvaluator
+from domaintune.reranker.model import MARKER, Reranker
+from domaintune.reranker.recipe import RerankerRecipe
+from domaintune.similarity.sampler import LengthGroupedBatchSampler
+
+log = logging.getLogger("domaintune")
+
+__all__ = ["run", "write_report", "load"]
+
+
+def run(recipe: RerankerRecipe, resume: bool = False, overwrite: bool = False, show_progress: bool = True) -> dict:
+    run = Run(recipe, resume, overwrite)
+
+    # 1. the judgments, read and checked before anything is written
+    rd = run.read_data(lambda: load_data(recipe))
+    run.start()
+    log.info("reranker: %d train queries, validation: %s, %d %s queries; first stage %s", len(rd.train),
+             rd.held_out, len(rd.test), recipe.evaluation.split, recipe.data.first_stage)
+
+    # 2. the first stage's candidates of every query: training negatives, validation and test candidates
+    with run.timed("first_stage"):
+        first, _ = first_stage_runs(recipe, rd)
+
+    # 3. the cross-encoder, and its reranking of the test queries before training (cached for --resume)
+    model = load_cross_encoder(recipe.model.name, recipe.model.max_seq_length, recipe.training.seed)
+    ev = recipe.evaluation
+    evaluator = RerankingEvaluator(rd.data, rd.test, first, ev.top_k, f"rerank_{ev.split}", ev.batch_size)
+    before = run.before(lambda: rerank(model, evaluator))
+
+    # 4. train
+    run.seed()
+    stats = train(model, recipe, rd, first, run.dir, resume, show_progress)
+    log_history = stats.pop("log_history")
+    run.timings["train"] = stats["seconds"]
+    if (done := run.rank_done(stats)) is not None:  # several processes: rank 0 evaluates and writes
+        return done
+
+    # 5. after, by the same evaluator, beside the first stage alone
+    with run.timed("evaluate_after"):
+        after = rerank(model, evaluator)
+    info = {"base_model": recipe.model.name, "data": recipe.data.retrieval, "first_stage": recipe.data.first_stage,
+            "top_k": ev.top_k, "train_queries": len(rd.train), "validation": rd.held_out, "test_queries": len(rd.test),
+            "ms_per_query_before": before["ms_per_query"], "ms_per_query_after": after["ms_per_query"],
+            "skipped_rows": rd.data.skipped}
+    metrics = metrics_envelope("reranker", before["metrics"], after["metrics"], [evaluator], info, stats,
+                               baselines={f"first stage ({recipe.data.first_stage})": {
+                                   evaluator.name: evaluator.first_stage()}})
+
+    # 6. the model: a plain sentence-transformers CrossEncoder folder, marked as a reranker
+    return run.finish(metrics, lambda folder: save(model, folder), lambda m: card(m, recipe), write_report,
+                      log_history)
+
+
+def rerank(model, evaluator: RerankingEvaluator) -> dict:
+    result = evaluator.evaluate(model)
+    log.info("%s: %s (%.1f ms per query)", evaluator.name, result.metrics, result.details["ms_per_query"])
+    return {"metrics": {evaluator.name: result.metrics}, "ms_per_query": result.details["ms_per_query"]}
+
+
+def train(model, recipe: RerankerRecipe, rd: RerankerData, first: dict, run_dir: Path, resume: bool,
+          show_progress: bool) -> dict:
+    """Train `model` in place (core.trainer.fit: checkpoints, resume, progress, TensorBoard as every task); the
+    best checkpoint by nDCG@10 of the validation queries' first-stage top `validation_top_k` is loaded at the end
+    (sentence-transformers' CrossEncoderRerankingEvaluator)."""
+    from datasets import Dataset
+    from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder.evaluation import CrossEncoderRerankingEvaluator
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss, LambdaLoss
+
+    t, ev = recipe.training, recipe.evaluation
+    rows = training_rows(recipe, rd, first)
+    log.info("reranker: %d training rows (%s) from %d queries", len(rows["query"]), t.loss, len(rd.train))
+    loss = BinaryCrossEntropyLoss(model) if t.loss == "bce" else LambdaLoss(model)
+    validator = CrossEncoderRerankingEvaluator(validation_samples(rd, first, ev.validation_top_k), at_k=10,
+                                               always_rerank_positives=False, name="validation",
+                                               batch_size=ev.batch_size, write_csv=False)
+    # every weight takes part in each score, so DDP has no unused ones to find; with that search on (transformers'
+    # default for a model that is not a PreTrainedModel) it marked the head's bias ready twice per step and failed
+    # (two-process test, tests/reranker)
+    extra = {"ddp_find_unused_parameters": False}
+    if t.group_by_length and t.loss == "bce":  # a list per row (lambda) has no one length
+        lengths = [len(x) for x in model.tokenizer(rows["query"], rows["document"], truncation=True,
+                                                   max_length=model.max_length)["input_ids"]]
+        extra["batch_sampler"] = functools.partial(LengthGroupedBatchSampler, lengths=lengths)
+    _, stats = fit(CrossEncoderTrainer, CrossEncoderTrainingArguments, t, run_dir, "eval_validation_ndcg@10", True,
+                   ev.batch_size, len(rows["query"]), resume, show_progress, extra, model=model,
+                   train_dataset=Dataset.from_dict(rows), loss=loss, evaluator=validator)
+    return {**stats, "train_rows": len(rows["query"]), "loss": t.loss}
+
+
+def save(model, folder: Path) -> None:
+    model.save_pretrained(str(folder))
+    atomic_write_text(folder / MARKER, json.dumps({"task": "reranker"}))
+
+
+def card(metrics: dict, recipe: RerankerRecipe) -> str:
+    info = metrics["run"]
+    return model_card(
+        metrics, recipe, "Domain-tuned reranker (cross-encoder, domaintune)",
+        f"Trained from `{info['base_model']}` on the judgments of `{info['data']}` ({info['train_queries']} train "
+        f"queries) to rerank the top {info['top_k']} of `{info['first_stage']}`.",
+        "Load it with plain sentence-transformers:\n\n```python\nfrom sentence_transformers import CrossEncoder\n"
+        "model = CrossEncoder(\"path/to/this/folder\")\nmodel.rank(\"a query\", [\"a document\", \"another\"])\n```\n",
+        "sentence-transformers", ["sentence-transformers", "cross-encoder", "reranker", "domaintune"],
+        notes=f"rerank_* = the first stage's top {info['top_k']} of each judged query, reranked; before = the base "
+              "encoder with an untrained head when it was not a cross-encoder.\n")
+
+
+def write_report(run_dir: Path, metrics: dict, log_history: list | None = None) -> dict[str, Path]:
+    return write_run_report(run_dir, metrics, log_history)
+
+
+def load(path: str | Path) -> Reranker:
+    return Reranker(path)

@@ -1,0 +1,110 @@
+"""task: reranker end to end on the tiny model: `init` writes a complete recipe, the CLI trains it, the test
+queries' first-stage top k are reranked before and after beside the first stage alone, the model folder loads as a
+reranker; training rows never take a judged document as a negative; bad input is one line and leaves no run
+folder; resume after kill -9 and two processes (slow suite)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from domaintune import api, registry
+from domaintune.core.contract import OutputKind
+from domaintune.core.recipe import recipe_to_yaml
+from domaintune.errors import DomaintuneError
+from domaintune.registry import load_recipe
+from tests.test_cli import assert_one_line_error, cli
+
+
+def reranker_recipe(tiny_bert, beir, out, *extra):
+    return load_recipe(None, [
+        "task=reranker", f"model.name={tiny_bert}", "model.max_seq_length=48", f"data.retrieval={beir}",
+        "data.negatives_per_query=3", "training.batch_size=8", "training.max_steps=6", "training.eval_steps=3",
+        "training.learning_rate=1e-4", "evaluation.top_k=20", f"output.dir={out}", *extra])
+
+
+def test_init_writes_a_recipe_the_cli_trains_end_to_end(tiny_bert, beir, tmp_path):
+    path = tmp_path / "reranker.yaml"
+    assert cli("init", "reranker", "-o", path).returncode == 0
+    text = path.read_text()
+    for field in ("first_stage:", "negatives_per_query:", "loss:", "top_k:", "validation_top_k:"):
+        assert field in text  # every default written out, each with its comment
+    res = cli("train", path, "--set", f"model.name={tiny_bert}", "--set", "model.max_seq_length=48", "--set",
+              f"data.retrieval={beir}", "--set", "training.max_steps=4", "--set", "training.eval_steps=2", "--set",
+              "evaluation.top_k=20", "--set", f"output.dir={tmp_path / 'run'}")
+    assert res.returncode == 0, res.stderr[-3000:]
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m["task"] == "reranker" and set(m["after"]) == {"rerank_test"}
+    assert set(m["after"]["rerank_test"]) == {"ndcg@10", "map@100", "mrr@10", "recall@10", "recall@100"}
+    first = m["baselines"]["first stage (bm25)"]["rerank_test"]
+    # reranking reorders the first stage's top 20: Recall@20 and so Recall@10 can move, Recall@100 cannot exceed it
+    assert m["after"]["rerank_test"]["recall@100"] <= first["recall@100"] + 1e-9
+    assert m["training"]["validation_metric_key"] == "eval_validation_ndcg@10"
+    assert m["run"]["ms_per_query_after"] > 0
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "first stage (bm25) (baseline)" in report and "rerank_test" in report
+
+
+def test_the_saved_model_loads_as_a_reranker_and_ranks(tiny_bert, beir, tmp_path):
+    api.train(reranker_recipe(tiny_bert, beir, tmp_path / "run", "training.loss=lambda"), show_progress=False)
+    model = registry.load_model(tmp_path / "run" / "model")
+    assert model.output_kind is OutputKind.SCORES and model.metadata["task"] == "reranker"
+    scores = model.predict([("nurse", "registered nurse"), ("nurse", "welder")])
+    ranked = api.rerank(str(tmp_path / "run" / "model"), "nurse", ["registered nurse", "welder"])
+    assert [r["score"] for r in sorted(ranked, key=lambda r: r["index"])] == pytest.approx(scores.tolist(),
+                                                                                        abs=1e-5)
+
+
+def test_training_rows_never_take_a_judged_document_as_a_negative(tiny_bert, beir, tmp_path):
+    from domaintune.reranker.data import first_stage_runs, load_data, training_rows
+
+    recipe = reranker_recipe(tiny_bert, beir, tmp_path / "run", "data.negatives_per_query=30",
+                             "data.negative_pool=40")
+    rd = load_data(recipe)
+    run, _ = first_stage_runs(recipe, rd)
+    rows = training_rows(recipe, rd, run)
+    judged = {(rd.data.queries[q], rd.data.document(d)) for split in rd.data.qrels.values()
+              for q, docs in split.items() for d, r in docs.items() if r > 0}
+    negatives = {(q, d) for q, d, y in zip(rows["query"], rows["document"], rows["label"], strict=True) if y == 0}
+    positives = {(q, d) for q, d, y in zip(rows["query"], rows["document"], rows["label"], strict=True) if y == 1}
+    assert negatives and not negatives & judged and positives <= judged
+    assert len({q for q, _ in positives}) == len(rd.train)
+
+
+def test_bad_input_is_one_line_and_leaves_no_run_folder(tiny_bert, beir, tmp_path):
+    with pytest.raises(DomaintuneError, match="set data.retrieval"):
+        api.train(load_recipe(None, ["task=reranker", f"output.dir={tmp_path / 'a'}"]), show_progress=False)
+    assert not (tmp_path / "a").exists()
+    folder = shutil.copytree(beir, tmp_path / "bad")
+    (folder / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tnope\t1\n")
+    path = tmp_path / "r.yaml"
+    path.write_text(recipe_to_yaml(reranker_recipe(tiny_bert, folder, tmp_path / "b")))
+    assert_one_line_error(cli("train", path), "train.tsv", "unknown document id 'nope'")
+    assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.slow  # kill -9 / two-process tests over ~20 s run in the slow suite (fast suite < 15 min)
+def test_a_reranker_run_resumes_after_kill(tiny_bert, beir, tmp_path):
+    from tests.conftest import kill_then_resume
+
+    out = tmp_path / "killed"
+    path = tmp_path / "r.yaml"
+    path.write_text(recipe_to_yaml(reranker_recipe(tiny_bert, beir, out, "training.max_steps=30",
+                                                   "training.eval_steps=5", "training.batch_size=4")))
+    resumed = kill_then_resume(path, out, checkpoints=1)
+    assert resumed["training"]["global_step"] == 30 and resumed["training"]["resumed_from"]
+
+
+@pytest.mark.slow  # kill -9 / two-process tests over ~20 s run in the slow suite (fast suite < 15 min)
+def test_a_reranker_run_under_two_processes(tiny_bert, beir, tmp_path):
+    from tests.core.test_two_processes import train
+
+    out = tmp_path / "two"
+    path = tmp_path / "two.yaml"
+    path.write_text(recipe_to_yaml(reranker_recipe(tiny_bert, beir, out, "training.batch_size=4")))
+    train(path, 2)
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["training"]["world_size"] == 2 and m["training"]["global_batch_size"] == 8
+    assert "rerank_test" in m["after"]
