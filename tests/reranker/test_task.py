@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from domaintune import api, registry
@@ -51,10 +52,11 @@ def test_the_saved_model_loads_as_a_reranker_and_ranks(tiny_bert, beir, tmp_path
     api.train(reranker_recipe(tiny_bert, beir, tmp_path / "run", "training.loss=lambda"), show_progress=False)
     model = registry.load_model(tmp_path / "run" / "model")
     assert model.output_kind is OutputKind.SCORES and model.metadata["task"] == "reranker"
-    scores = model.predict([("nurse", "registered nurse"), ("nurse", "welder")])
+    raw = model.predict([("nurse", "registered nurse"), ("nurse", "welder")])  # logits; the CLI shows sigmoid
     ranked = api.rerank(str(tmp_path / "run" / "model"), "nurse", ["registered nurse", "welder"])
-    assert [r["score"] for r in sorted(ranked, key=lambda r: r["index"])] == pytest.approx(scores.tolist(),
-                                                                                        abs=1e-5)
+    assert [r["score"] for r in sorted(ranked, key=lambda r: r["index"])] == pytest.approx(
+        (1 / (1 + np.exp(-raw))).tolist(), abs=1e-5)
+    assert model.served_info() == {"activation": "sigmoid"}
 
 
 def test_training_rows_never_take_a_judged_document_as_a_negative(tiny_bert, beir, tmp_path):

@@ -30,7 +30,7 @@ class OutputKind(str, Enum):
     EMBEDDINGS = "embeddings"  # a unit-length vector
     LABELS = "labels"  # the labels decided and every class's probability
     SPANS = "spans"  # entity spans with character offsets
-    SCORES = "scores"  # a relevance score of a (query, text) pair: rerankers (none yet)
+    SCORES = "scores"  # a relevance score of a (query, text) pair: rerankers (predict takes pairs)
 
 
 class Predictor(ABC):

@@ -9,7 +9,8 @@ One request, top to bottom:
 3. the model's worker thread (one per model, so model work never blocks the event loop) takes the job and any
    jobs queued behind it up to a token budget (dynamic batching), counts their tokens, runs the model's
    `predict(texts)` once for all of them, and hands each job its rows back on the event loop;
-4. the endpoint shapes the rows: OpenAI `/v1/embeddings`, TEI `/embed`, `/similarity`, `/classify`, `/ner`;
+4. the endpoint shapes the rows: OpenAI `/v1/embeddings`, TEI `/embed` and `/rerank` (a job's texts are then
+   (query, text) pairs), `/similarity`, `/classify`, `/ner`;
    answers are `JSONResponse`s built from plain lists (FastAPI's `jsonable_encoder` walks every float of an
    embedding and cost more than the model per one-text request).
 
@@ -241,6 +242,14 @@ class TextsRequest(Request_):  # /classify, /ner
     truncate: bool | None = None
 
 
+class RerankRequest(Request_):  # text-embeddings-inference
+    query: str
+    texts: list[str]
+    raw_scores: bool = False
+    return_text: bool = False
+    truncate: bool | None = None
+
+
 def validation_message(e: ValidationError) -> str:
     """One line naming the field (and the list index) and what was expected; pydantic's union branch tags
     (`str`, `list[str]`) are read, not shown."""
@@ -422,6 +431,21 @@ async def ner(request: Request):
     return await rows_of(request, OutputKind.SPANS, "entities")
 
 
+async def rerank(request: Request):
+    """TEI's /rerank: the texts scored against the query, best first; a model whose activation is sigmoid gives
+    0-1 scores unless raw_scores."""
+    state, req = state_of(request), await read_body(request, RerankRequest)
+    m = pick(state, req.model, OutputKind.SCORES)
+    query = check_texts([req.query], "query", state.limits)[0]
+    texts = check_texts(req.texts, "texts", state.limits)
+    scores, _ = await run_model(state, m, [(query, t) for t in texts], req.truncate)
+    if not req.raw_scores and m.info.get("activation") == "sigmoid":
+        scores = 1 / (1 + np.exp(-np.asarray(scores, dtype=np.float64)))
+    order = sorted(range(len(texts)), key=lambda i: (-scores[i], i))
+    return JSONResponse([{"index": i, "score": round(float(scores[i]), 6), **(
+        {"text": texts[i]} if req.return_text else {})} for i in order])
+
+
 async def health(request: Request):
     state = state_of(request)
     return {"status": "ok", "models": list(state.models), "uptime_seconds": round(time.time() - state.started, 1),
@@ -446,6 +470,7 @@ ROUTES = [
     ("POST", "/similarity", similarity, True),
     ("POST", "/classify", classify, True),
     ("POST", "/ner", ner, True),
+    ("POST", "/rerank", rerank, True),
     ("GET", "/health", health, False),
     ("GET", "/models", list_models, True),
     ("GET", "/v1/models", openai_models, True),

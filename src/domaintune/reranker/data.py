@@ -46,10 +46,10 @@ def load_data(recipe) -> RerankerData:
     return RerankerData(data, train, validation, test, held)
 
 
-def first_stage_runs(recipe, rd: RerankerData) -> tuple[dict, dict]:
-    """The first stage's top documents of every train, validation and test query, in one pass (a bi-encoder
-    encodes the corpus once); (run, timing)."""
-    ids = sorted({*rd.train, *rd.validation, *rd.test})
+def first_stage_runs(recipe, rd: RerankerData, ids: list[str] | None = None) -> tuple[dict, dict]:
+    """The first stage's top documents of every train, validation and test query (or of `ids`), in one pass (a
+    bi-encoder encodes the corpus once); (run, timing)."""
+    ids = ids if ids is not None else sorted({*rd.train, *rd.validation, *rd.test})
     depth = max(DEPTH, recipe.evaluation.top_k, recipe.data.negative_pool)
     if recipe.data.first_stage == "bm25":
         return bm25_run(rd.data, ids, depth)

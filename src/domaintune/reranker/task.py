@@ -25,7 +25,7 @@ from domaintune.similarity.sampler import LengthGroupedBatchSampler
 
 log = logging.getLogger("domaintune")
 
-__all__ = ["run", "write_report", "load"]
+__all__ = ["run", "write_report", "load", "parity_evaluators"]
 
 
 def run(recipe: RerankerRecipe, resume: bool = False, overwrite: bool = False, show_progress: bool = True) -> dict:
@@ -124,6 +124,20 @@ def card(metrics: dict, recipe: RerankerRecipe) -> str:
         "sentence-transformers", ["sentence-transformers", "cross-encoder", "reranker", "domaintune"],
         notes=f"rerank_* = the first stage's top {info['top_k']} of each judged query, reranked; before = the base "
               "encoder with an untrained head when it was not a cross-encoder.\n")
+
+
+def parity_evaluators(recipe: RerankerRecipe | None, run_dir: Path, predictor) -> list:
+    """For `domaintune export`: the run's own test queries (up to 100, seeded), their first-stage top 20
+    (at most evaluation.top_k) reranked by the torch model and by the export: 2,000 pairs each way, not the run's
+    30,000, so the check takes minutes, not an hour, on a CPU."""
+    if recipe is None:
+        return []
+    ev = recipe.evaluation
+    recipe = recipe.model_copy(update={"evaluation": ev.model_copy(update={"max_queries": min(ev.max_queries or 100,
+                                                                                             100)})})
+    rd = load_data(recipe)
+    first, _ = first_stage_runs(recipe, rd, sorted(rd.test))
+    return [RerankingEvaluator(rd.data, rd.test, first, min(ev.top_k, 20), f"rerank_{ev.split}", ev.batch_size)]
 
 
 def write_report(run_dir: Path, metrics: dict, log_history: list | None = None) -> dict[str, Path]:
