@@ -135,7 +135,7 @@ def step_levers(stsb_dir: Path, steps: int = 25) -> dict:
 
     from domaintune.models import freeze, load_sentence_model
     from domaintune.similarity.losses import build_loss
-    from domaintune.similarity.sampler import LengthGroupedBatchSampler, row_lengths
+    from domaintune.core.sampler import LengthGroupedBatchSampler, row_lengths
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
     train = load_train(stsb_dir)
@@ -193,7 +193,7 @@ def profile_domaintune(stsb_dir: Path, steps: int = 40) -> dict:
 
     from domaintune.models import load_sentence_model
     from domaintune.similarity.losses import build_loss
-    from domaintune.similarity.sampler import LengthGroupedBatchSampler, row_lengths
+    from domaintune.core.sampler import LengthGroupedBatchSampler, row_lengths
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
     torch.manual_seed(SEED)

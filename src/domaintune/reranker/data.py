@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from domaintune.errors import DomaintuneError
 from domaintune.retrieval.data import RetrievalData, load_retrieval
+from domaintune.retrieval.judged import split_queries
 from domaintune.retrieval.search import DEPTH, bm25_run, dense_run
-from domaintune.similarity.judgments import split_queries
 
 log = logging.getLogger("domaintune")
 

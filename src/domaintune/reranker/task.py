@@ -15,13 +15,13 @@ from domaintune.core.contract import metrics_envelope
 from domaintune.core.io import atomic_write_text
 from domaintune.core.report import model_card, write_run_report
 from domaintune.core.run import Run
+from domaintune.core.sampler import LengthGroupedBatchSampler
 from domaintune.core.trainer import fit
 from domaintune.models import load_cross_encoder
 from domaintune.reranker.data import RerankerData, first_stage_runs, load_data, training_rows, validation_samples
 from domaintune.reranker.evaluation import RerankingEvaluator
 from domaintune.reranker.model import MARKER, Reranker
 from domaintune.reranker.recipe import RerankerRecipe
-from domaintune.similarity.sampler import LengthGroupedBatchSampler
 
 log = logging.getLogger("domaintune")
 

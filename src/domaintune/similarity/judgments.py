@@ -5,40 +5,20 @@ when there is none, is the validation retrieval task that picks the best checkpo
 from __future__ import annotations
 
 import logging
-import random
 
 import pandas as pd
 
 from domaintune.errors import DomaintuneError
+from domaintune.retrieval.judged import judged_task, split_queries
 from domaintune.similarity.evaluation import judged_retrieval
 
 log = logging.getLogger("domaintune")
-
-
-def split_queries(train: dict, fraction: float, seed: int) -> tuple[dict, dict]:
-    """(train judgments, validation judgments): a seeded share of the queries held out, whole queries only."""
-    ids = sorted(train)
-    random.Random(seed).shuffle(ids)
-    n_val = max(1, round(len(ids) * fraction))
-    if n_val >= len(ids):
-        raise DomaintuneError(f"data.retrieval: {len(ids)} judged train queries, too few to hold out "
-                              f"data.validation_fraction={fraction} of them for validation; add a dev split")
-    held = set(ids[:n_val])
-    return {q: d for q, d in train.items() if q not in held}, {q: d for q, d in train.items() if q in held}
 
 
 def positive_pairs(data, judgments: dict) -> pd.DataFrame:
     rows = [(data.queries[q], data.document(doc)) for q in sorted(judgments)
             for doc, rel in sorted(judgments[q].items()) if rel > 0]
     return pd.DataFrame({"text_a": [a for a, _ in rows], "text_b": [b for _, b in rows], "score": 1.0})
-
-
-def judged_task(data, judgments: dict) -> tuple[dict, dict, dict]:
-    """(queries, corpus, relevant documents) of the judged queries with a relevant document, over every document
-    (the title plus the text): a retrieval task for RetrievalEvaluator, e.g. to pick the best checkpoint."""
-    judged = {q: {doc for doc, r in docs.items() if r > 0} for q, docs in judgments.items()}
-    judged = {q: docs for q, docs in judged.items() if docs}
-    return ({q: data.queries[q] for q in judged}, {doc: data.document(doc) for doc in data.corpus}, judged)
 
 
 def pairs_from_judgments(recipe):

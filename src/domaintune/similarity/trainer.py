@@ -15,11 +15,11 @@ import pandas as pd
 from datasets import Dataset
 
 from domaintune.core.distributed import world_size
+from domaintune.core.sampler import LengthGroupedBatchSampler, row_lengths
 from domaintune.core.trainer import fit
 from domaintune.errors import DomaintuneError
 from domaintune.models import text_prefix
 from domaintune.similarity.losses import POSITIVE_ONLY, build_loss
-from domaintune.similarity.sampler import LengthGroupedBatchSampler, row_lengths
 
 log = logging.getLogger("domaintune")
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from domaintune.core.report import model_card
 from domaintune.core.resources import load_stsb
 from domaintune.core.run import Run
+from domaintune.core.sampler import LengthGroupedBatchSampler, row_lengths
 from domaintune.core.trainer import fit
 from domaintune.embedding.outcome import evaluate, load_model_of, outcome
 from domaintune.embedding.outcome import write_report as similarity_report
@@ -26,10 +27,9 @@ from domaintune.embedding.predictor import Embedder
 from domaintune.errors import DomaintuneError
 from domaintune.mlm.data import read_documents
 from domaintune.models import freeze, text_prefix
+from domaintune.retrieval.judged import judged_task
 from domaintune.similarity.data import load_pairs
 from domaintune.similarity.evaluation import PairSimilarityEvaluator, RetrievalEvaluator, build_suite, judged_retrieval
-from domaintune.similarity.judgments import judged_task
-from domaintune.similarity.sampler import LengthGroupedBatchSampler, row_lengths
 from domaintune.similarity.taxonomy import retrieval_task, retrieval_tasks
 from domaintune.similarity.trainer import VALIDATION_METRICS
 from domaintune.unsupervised.recipe import UnsupervisedRecipe

@@ -2,7 +2,7 @@ import random
 
 from datasets import Dataset
 
-from domaintune.similarity.sampler import LengthGroupedBatchSampler
+from domaintune.core.sampler import LengthGroupedBatchSampler
 
 
 def make(n=1000, bs=16, seed=0):
