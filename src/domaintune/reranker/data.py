@@ -94,7 +94,15 @@ def training_rows(recipe, rd: RerankerData, run: dict) -> dict[str, list]:
 
 def validation_samples(rd: RerankerData, run: dict, k: int) -> list[dict]:
     """sentence-transformers' CrossEncoderRerankingEvaluator samples: each validation query, its relevant
-    documents, and the first stage's top k (relevant ones outside it stay unfound, as in use)."""
-    return [{"query": rd.data.queries[q], "positive": [rd.data.document(doc) for doc, r in
-                                                       sorted(rd.validation[q].items()) if r > 0],
-             "documents": [rd.data.document(doc) for doc in top(run, q, k)]} for q in sorted(rd.validation)]
+    documents, and the first stage's top k (relevant ones outside it stay unfound, as in use). A query with fewer
+    than 2 candidates has no order to judge (sklearn's nDCG refuses it): left out, and counted in the log."""
+    samples = [{"query": rd.data.queries[q], "positive": [rd.data.document(doc) for doc, r in
+                                                          sorted(rd.validation[q].items()) if r > 0],
+                "documents": [rd.data.document(doc) for doc in top(run, q, k)]} for q in sorted(rd.validation)]
+    kept = [s for s in samples if len(s["documents"]) >= 2]
+    if len(kept) < len(samples):
+        log.warning("reranker validation: %d of %d queries have fewer than 2 first-stage candidates and are left "
+                    "out", len(samples) - len(kept), len(samples))
+    if not kept:
+        raise DomaintuneError("reranker validation: no validation query has 2 or more first-stage candidates")
+    return kept

@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from domaintune.core.recipe import ModelConfig, RecipeBase, Section, TrainingBase
 from domaintune.errors import DomaintuneError
+from domaintune.reranker.recipe import RerankerTrainingConfig
 
 DEFAULT_PROBES = [
     "Data Scientist",
@@ -51,6 +52,21 @@ class TaxonomyConfig(Section):
     cross_lingual: bool = Field(True, description="with translations: also pairs whose two texts differ in language")
 
 
+class SilverConfig(Section):
+    enabled: bool = Field(False, description="train a cross-encoder on the gold judgments, let it label the "
+                          "unlabelled queries' BM25 candidates, and add its confident positives to the gold pairs")
+    queries: str | None = Field(None, description="the unlabelled queries: .txt (one per line) or a table with a "
+                                "text column; null = the train queries left out by data.max_train_queries")
+    candidates: int = Field(10, ge=1, description="BM25 candidates per unlabelled query scored by the cross-encoder")
+    min_score: float = Field(0.8, ge=0, le=1, description="a query's best candidate is a silver positive when the "
+                             "cross-encoder's 0-1 score reaches this")
+    max_seq_length: int = Field(256, ge=8, description="tokens per (query, document) pair for the cross-encoder")
+    negatives_per_query: int = Field(7, ge=1, description="BM25 hard negatives per gold query for the "
+                                     "cross-encoder (never a judged relevant document)")
+    training: RerankerTrainingConfig = Field(default_factory=RerankerTrainingConfig,
+                                             description="the cross-encoder's optimisation (as task: reranker's)")
+
+
 class DataConfig(Section):
     train: str | None = Field(None, description="training pairs file (csv/tsv/jsonl/parquet/datasets folder)")
     validation: str | None = Field(None, description="validation pairs file; null = split off the training file")
@@ -73,6 +89,12 @@ class DataConfig(Section):
         "its train split; its dev split (else validation_fraction of the train queries, seeded) picks the best "
         "checkpoint by nDCG@10; its test split is judged before and after (evaluation.retrieval_data)"
     )
+    max_train_queries: int | None = Field(
+        None, ge=1, description="data.retrieval: train on the judgments of this many train queries (sampled with "
+        "split_seed; null = all); the others are silver.queries' default pool"
+    )
+    silver: SilverConfig = Field(default_factory=SilverConfig, description="data.retrieval: silver pairs "
+                                 "labelled by a cross-encoder trained on the gold judgments (Augmented SBERT)")
     max_train_pairs: int | None = Field(
         None, description="cap on training pairs, sampled with split_seed (null = all)"
     )

@@ -22,6 +22,7 @@ from domaintune.similarity.judgments import mining_pool, pairs_from_judgments
 from domaintune.similarity.losses import POSITIVE_ONLY
 from domaintune.similarity.mining import mine_negatives, write_triplets
 from domaintune.similarity.recipe import SimilarityRecipe
+from domaintune.similarity.silver import silver_for_run, unlabelled_queries
 from domaintune.similarity.taxonomy import build_pairs, retrieval_task, retrieval_tasks
 from domaintune.similarity.trainer import train_pairs
 
@@ -31,6 +32,8 @@ def load_data(recipe: SimilarityRecipe, run_dir: Path):
     """Returns (train, validation, domain test or None, retrieval tasks {name: task} or None, validation retrieval
     task or None, description). The retrieval tasks exist when pairs come from a taxonomy."""
     d = recipe.data
+    if d.silver.enabled and d.retrieval is None:
+        raise DomaintuneError("data.silver needs your judgments: set data.retrieval (a BEIR folder)")
     judged_retrieval(recipe.evaluation.retrieval_data, recipe.evaluation.retrieval_split,
                      recipe.evaluation.retrieval_on_bad_rows)  # refused now if bad
     read = lambda p: read_pairs(recipe, p)  # noqa: E731
@@ -38,6 +41,8 @@ def load_data(recipe: SimilarityRecipe, run_dir: Path):
     if d.retrieval is not None:
         train, val, val_retrieval, source = pairs_from_judgments(recipe)
         test = None
+        if d.silver.enabled:
+            unlabelled_queries(recipe)  # refused now when there are none
     elif d.train is None:
         if d.taxonomy is None:
             raise DomaintuneError("recipe: set data.train (a pairs file) or data.taxonomy (to generate pairs)")
@@ -127,6 +132,9 @@ def run(recipe: SimilarityRecipe, resume: bool = False, overwrite: bool = False,
     # 2. model (shared weights for both texts of a pair: one SentenceTransformer); hard negatives mined with it
     model = load_model_of(recipe)
     params = freeze(model, recipe.model.freeze_embeddings, recipe.model.freeze_layers)
+    n_silver = 0
+    if recipe.data.silver.enabled:  # Augmented SBERT: a cross-encoder trained on the gold pairs labels more
+        train_df, source, n_silver = silver_for_run(run, train_df, recipe, resume, show_progress, source)
     if recipe.training.mine_hard_negatives:
         train_df, source = mine_for_run(run, train_df, model, recipe, source)
 
@@ -151,7 +159,7 @@ def run(recipe: SimilarityRecipe, resume: bool = False, overwrite: bool = False,
     log_history = train_stats.pop("log_history")
     metrics = outcome("similarity", before, after, suite, recipe, retrieval, {
         "base_model": recipe.model.name, "loss": recipe.training.loss, "data": source,
-        "train_pairs": len(train_df), "validation_pairs": len(val_df),
+        "train_pairs": len(train_df), "silver_pairs": n_silver, "validation_pairs": len(val_df),
         "test_pairs": 0 if test_df is None else len(test_df),
         "retrieval_queries": 0 if retrieval is None else len(retrieval["retrieval"][0]),
         "retrieval_corpus": 0 if retrieval is None else len(retrieval["retrieval"][1]),
