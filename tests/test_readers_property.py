@@ -69,7 +69,7 @@ def valid_or_user_error(fn, *args, **kwargs):
                  jsonl_text(["text_a", "text_b", "score"]).map(str.encode)), st.sampled_from([".csv", ".jsonl"]),
        st.sampled_from(["auto", "0-1", "0-5"]), st.sampled_from(["error", "skip"]))
 def test_pairs_reader(content, suffix, score_range, on_bad_rows):
-    from domaintune.similarity.data import load_pairs
+    from domaintune.core.pairs import load_pairs
 
     out = valid_or_user_error(load_pairs, write(content, suffix), score_range=score_range, on_bad_rows=on_bad_rows)
     if out is not None:

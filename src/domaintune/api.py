@@ -334,6 +334,7 @@ def mine_negatives(pairs: str | Path, output: str | Path, model: str = "all-Mini
                    text_b: str = "text_b", score: str = "score", min_score: float = 0.8,
                    settings: list[str] | None = None, overwrite: bool = False) -> dict:
     """A hard negative for each positive pair, mined with `model` (embeddings cached beside OUTPUT)."""
+    from domaintune.core.pairs import read_positive_pairs
     from domaintune.models import load_sentence_model
     from domaintune.similarity import mining
 
@@ -342,7 +343,7 @@ def mine_negatives(pairs: str | Path, output: str | Path, model: str = "all-Mini
         raise DomaintuneError(f"{output}: exists; choose another --output or pass --overwrite")
     cfg = load_recipe(None, ["training.loss=in_batch_negatives",
                              *(f"training.mining.{s}" for s in settings or [])]).training.mining
-    positives = mining.read_positive_pairs(pairs, text_a, text_b, score, min_score)
+    positives = read_positive_pairs(pairs, text_a, text_b, score, min_score)
     mined = mining.mine_negatives(positives, load_sentence_model(model), cfg,
                                   output.parent / f"{output.stem}.embeddings")
     mining.write_triplets(mined, output)

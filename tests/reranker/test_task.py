@@ -110,3 +110,29 @@ def test_a_reranker_run_under_two_processes(tiny_bert, beir, tmp_path):
     m = json.loads((out / "metrics.json").read_text())
     assert m["training"]["world_size"] == 2 and m["training"]["global_batch_size"] == 8
     assert "rerank_test" in m["after"]
+
+
+@pytest.mark.parametrize("graded", [True, False])
+def test_a_pairs_file_trains_the_reranker_and_the_judgments_judge_it(tiny_bert, beir, tmp_path, graded):
+    import pandas as pd
+
+    from domaintune.reranker.data import load_data
+
+    rows = pd.DataFrame({"text_a": ["nurse", "nurse", "welder", "software developer", "baker", "pilot"],
+                         "text_b": ["registered nurse", "tax lawyer", "metal welder", "programmer", "pastry cook",
+                                    "airline captain"]})
+    if graded:
+        rows["score"] = [5, 0, 4, 5, 3, 5]  # 0-5: normalised to 0-1
+    rows.to_csv(tmp_path / "pairs.csv", index=False)
+    recipe = reranker_recipe(tiny_bert, beir, tmp_path / "run", f"data.train={tmp_path / 'pairs.csv'}",
+                             "data.negatives_per_query=2")
+    data = load_data(recipe)
+    if graded:
+        assert data.rows["label"] == pytest.approx([1.0, 0.0, 0.8, 1.0, 0.6, 1.0])
+    else:  # each first text: its own second texts as positives, BM25 negatives among the others, never its own
+        labelled = list(zip(data.rows["query"], data.rows["document"], data.rows["label"], strict=True))
+        pos = {(q, d) for q, d, y in labelled if y == 1}
+        assert pos == set(zip(rows.text_a, rows.text_b, strict=True))
+        assert not {(q, d) for q, d, y in labelled if y == 0} & pos
+    m = api.train(recipe, show_progress=False)
+    assert m["run"]["train_file"] == str(tmp_path / "pairs.csv") and "rerank_test" in m["after"]

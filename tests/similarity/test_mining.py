@@ -6,9 +6,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from domaintune.core.pairs import read_positive_pairs
 from domaintune.errors import DomaintuneError
 from domaintune.registry import load_recipe
-from domaintune.similarity.mining import mine_negatives, read_positive_pairs
+from domaintune.similarity.mining import mine_negatives
 
 
 @pytest.fixture(scope="module")

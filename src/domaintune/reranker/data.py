@@ -23,6 +23,7 @@ class RerankerData:
     validation: dict[str, dict[str, int]]
     test: dict[str, dict[str, int]]
     held_out: str  # where the validation queries come from, for the log and the metrics
+    rows: dict[str, list] | None = None  # training rows from data.train (a pairs file), else built from `train`
 
 
 def load_data(recipe) -> RerankerData:
@@ -43,7 +44,49 @@ def load_data(recipe) -> RerankerData:
     if ev.max_queries and len(test) > ev.max_queries:
         keep = random.Random(recipe.training.seed).sample(sorted(test), ev.max_queries)
         test = {q: test[q] for q in sorted(keep)}
-    return RerankerData(data, train, validation, test, held)
+    rows = file_rows(recipe) if d.train else None
+    return RerankerData(data, {} if rows else train, validation, test, held, rows)
+
+
+def file_rows(recipe) -> dict[str, list]:
+    """Training rows from data.train. Graded pairs (a score column) train as they are, the score (normalised to
+    0-1) as the target; positive pairs (no score column) each get `negatives_per_query` negatives drawn (seeded)
+    from BM25's top `negative_pool` among the file's second texts, never one the file pairs with that first text."""
+    from domaintune.core.pairs import load_pairs, read_positive_pairs
+    from domaintune.core.tables import read_table
+
+    d = recipe.data
+    if "score" in read_table(d.train).columns:
+        pairs = load_pairs(d.train, "text_a", "text_b", "score", "auto", d.on_bad_rows)[0]
+        return loss_rows(recipe, [(a, b, float(s)) for a, b, s in zip(pairs.text_a, pairs.text_b, pairs.score,
+                                                                         strict=True)])
+    pairs = read_positive_pairs(d.train)
+    firsts, seconds = sorted(set(pairs.text_a)), sorted(set(pairs.text_b))
+    pool = RetrievalData({f"q{k}": t for k, t in enumerate(firsts)}, {f"d{k}": ("", t) for k, t in
+                                                                     enumerate(seconds)}, {}, d.train)
+    run, _ = bm25_run(pool, list(pool.queries), d.negative_pool + 1)
+    paired = pairs.groupby("text_a")["text_b"].apply(set).to_dict()
+    rng, rows = random.Random(recipe.training.seed), []
+    for q, text in pool.queries.items():
+        negatives = [pool.corpus[doc][1] for doc in top(run, q, d.negative_pool)
+                     if pool.corpus[doc][1] not in paired[text]]
+        rows += [(text, b, 1.0) for b in sorted(paired[text])]
+        rows += [(text, b, 0.0) for b in rng.sample(negatives, min(d.negatives_per_query, len(negatives)))]
+    log.info("%s: %d positive pairs, %d BM25 negatives drawn among its texts", d.train, len(pairs),
+             len(rows) - len(pairs))
+    return loss_rows(recipe, rows)
+
+
+def loss_rows(recipe, rows: list[tuple[str, str, float]]) -> dict[str, list]:
+    """(query, document, target) rows as the loss reads them: bce one row each; lambda one list per query."""
+    if recipe.training.loss == "bce":
+        return {"query": [q for q, _, _ in rows], "document": [d for _, d, _ in rows],
+                "label": [y for _, _, y in rows]}
+    grouped: dict[str, list] = {}
+    for q, doc, y in rows:
+        grouped.setdefault(q, []).append((doc, y))
+    return {"query": list(grouped), "documents": [[doc for doc, _ in v] for v in grouped.values()],
+            "labels": [[y for _, y in v] for v in grouped.values()]}
 
 
 def first_stage_runs(recipe, rd: RerankerData, ids: list[str] | None = None) -> tuple[dict, dict]:

@@ -15,6 +15,11 @@ class RerankerDataConfig(Section):
         None, description="your search judgments (a BEIR folder: corpus.jsonl, queries.jsonl, qrels/): the train "
         "split trains, the dev split (else validation_fraction of the train queries) picks the best checkpoint"
     )
+    train: str | None = Field(
+        None, description="train on a pairs file instead of the train judgments: graded (text_a, text_b, score; "
+        "scores normalised to 0-1) as they are, or positive (text_a, text_b, no score column) with negatives mined "
+        "by BM25 among the file's other text_b; data.retrieval still judges (dev / test)"
+    )
     first_stage: str = Field(
         "bm25", description="what finds the candidates, for training negatives and for evaluation: bm25, or a "
         "bi-encoder (name or folder, e.g. a tuned similarity run's model)"

@@ -57,7 +57,8 @@ def run(recipe: RerankerRecipe, resume: bool = False, overwrite: bool = False, s
     with run.timed("evaluate_after"):
         after = rerank(model, evaluator)
     info = {"base_model": recipe.model.name, "data": recipe.data.retrieval, "first_stage": recipe.data.first_stage,
-            "top_k": ev.top_k, "train_queries": len(rd.train), "validation": rd.held_out, "test_queries": len(rd.test),
+            "top_k": ev.top_k, "train_queries": len(rd.train), "train_file": recipe.data.train,
+            "validation": rd.held_out, "test_queries": len(rd.test),
             "ms_per_query_before": before["ms_per_query"], "ms_per_query_after": after["ms_per_query"],
             "skipped_rows": rd.data.skipped}
     metrics = metrics_envelope("reranker", before["metrics"], after["metrics"], [evaluator], info, stats,
@@ -84,8 +85,10 @@ def card(metrics: dict, recipe: RerankerRecipe) -> str:
     info = metrics["run"]
     return model_card(
         metrics, recipe, "Domain-tuned reranker (cross-encoder, domaintune)",
-        f"Trained from `{info['base_model']}` on the judgments of `{info['data']}` ({info['train_queries']} train "
-        f"queries) to rerank the top {info['top_k']} of `{info['first_stage']}`.",
+        f"Trained from `{info['base_model']}` on " + (f"the pairs of `{info['train_file']}`" if info.get("train_file")
+                                                      else f"the judgments of `{info['data']}` "
+                                                      f"({info['train_queries']} train queries)")
+        + f" to rerank the top {info['top_k']} of `{info['first_stage']}`.",
         "Load it with plain sentence-transformers:\n\n```python\nfrom sentence_transformers import CrossEncoder\n"
         "model = CrossEncoder(\"path/to/this/folder\")\nmodel.rank(\"a query\", [\"a document\", \"another\"])\n```\n",
         "sentence-transformers", ["sentence-transformers", "cross-encoder", "reranker", "domaintune"],

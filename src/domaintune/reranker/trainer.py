@@ -27,8 +27,9 @@ def train(model, recipe: RerankerRecipe, rd: RerankerData, first: dict, run_dir:
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss, LambdaLoss
 
     t, ev = recipe.training, recipe.evaluation
-    rows = training_rows(recipe, rd, first)
-    log.info("reranker: %d training rows (%s) from %d queries", len(rows["query"]), t.loss, len(rd.train))
+    rows = rd.rows or training_rows(recipe, rd, first)
+    log.info("reranker: %d training rows (%s) from %s", len(rows["query"]), t.loss,
+             recipe.data.train or f"{len(rd.train)} judged queries")
     loss = BinaryCrossEntropyLoss(model) if t.loss == "bce" else LambdaLoss(model)
     validator = CrossEncoderRerankingEvaluator(validation_samples(rd, first, ev.validation_top_k), at_k=10,
                                                always_rerank_positives=False, name="validation",

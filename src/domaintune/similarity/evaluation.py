@@ -154,7 +154,7 @@ def evaluate_encoder(model, recipe, pairs: str | None = None, taxonomy: str | No
     """`domaintune evaluate`: the 'before' column of a similarity run for any encoder: the recipe's STSb
     evaluations, the domain pairs in `pairs`, and retrieval of held-out concepts of `taxonomy`."""
     from domaintune.core.evaluator import run_evaluators
-    from domaintune.similarity.data import load_pairs
+    from domaintune.core.pairs import load_pairs
     from domaintune.similarity.taxonomy import retrieval_tasks
 
     test = load_pairs(pairs)[0] if pairs else None

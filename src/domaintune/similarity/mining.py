@@ -17,35 +17,9 @@ from pathlib import Path
 import pandas as pd
 
 from domaintune.core.io import atomic_write_text
-from domaintune.core.tables import read_table
 from domaintune.errors import DomaintuneError
-from domaintune.similarity.data import load_pairs
 
 log = logging.getLogger("domaintune")
-
-
-def read_positive_pairs(path: str | Path, text_a: str = "text_a", text_b: str = "text_b", score: str = "score",
-                        min_score: float = 0.8) -> pd.DataFrame:
-    """(text_a, text_b) positive pairs: every row of a two-column file, or the rows scoring at least `min_score`
-    (0-1 scale) when the file has a score column. Bad rows are one-line errors naming file, row and column."""
-    df = read_table(str(path))
-    missing = [c for c in (text_a, text_b) if c not in df.columns]
-    if missing:
-        raise DomaintuneError(f"{path}: missing column(s) {', '.join(map(repr, missing))}; found {list(df.columns)} "
-                              "(name them with --text-a / --text-b)")
-    if score in df.columns:
-        pairs = load_pairs(path, text_a, text_b, score)[0]
-        pairs = pairs[pairs["score"] >= min_score - 1e-6]
-    else:
-        for col in (text_a, text_b):
-            empty = [i + 1 for i, t in enumerate(df[col]) if not str(t).strip()]
-            if empty:
-                raise DomaintuneError(f"{path}: row {empty[0]}, column '{col}': empty text")
-        pairs = pd.DataFrame({"text_a": df[text_a].astype(str).str.strip(),
-                              "text_b": df[text_b].astype(str).str.strip()})
-    if len(pairs) == 0:
-        raise DomaintuneError(f"{path}: no positive pairs to mine negatives for (rows with score >= {min_score})")
-    return pairs[["text_a", "text_b"]].reset_index(drop=True)
 
 
 def mine_negatives(pairs: pd.DataFrame, model, cfg, cache_dir: Path, corpus: list[str] | None = None,

@@ -10,13 +10,13 @@ from pathlib import Path
 import pandas as pd
 
 from domaintune.core import distributed
+from domaintune.core.pairs import load_pairs, split_validation
 from domaintune.core.report import model_card
 from domaintune.core.run import Run
 from domaintune.embedding.outcome import evaluate, load_model_of, outcome, write_report
 from domaintune.embedding.predictor import Embedder
 from domaintune.errors import DomaintuneError
 from domaintune.models import freeze, interpolate_weights
-from domaintune.similarity.data import load_pairs, split_validation
 from domaintune.similarity.evaluation import build_suite, judged_retrieval
 from domaintune.similarity.judgments import mining_pool, pairs_from_judgments
 from domaintune.similarity.losses import POSITIVE_ONLY
@@ -108,8 +108,8 @@ def pairs_retrieval_task(pairs: pd.DataFrame) -> tuple[dict, dict, dict] | None:
 def read_pairs(recipe: SimilarityRecipe, path) -> pd.DataFrame:
     """A pairs file. With a positive-only loss (in_batch_negatives) a file with the two text columns and no score
     column is a file of positives: every row trains as a positive pair, and the log says so."""
+    from domaintune.core.pairs import read_positive_pairs
     from domaintune.core.tables import read_table
-    from domaintune.similarity.mining import read_positive_pairs
 
     d, cols = recipe.data, recipe.data.columns
     if recipe.training.loss in POSITIVE_ONLY and cols.score not in read_table(path).columns:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from domaintune.core.pairs import load_pairs
 from domaintune.core.report import model_card
 from domaintune.core.resources import load_stsb
 from domaintune.core.run import Run
@@ -28,7 +29,6 @@ from domaintune.errors import DomaintuneError
 from domaintune.mlm.data import read_documents
 from domaintune.models import freeze, text_prefix
 from domaintune.retrieval.judged import judged_task
-from domaintune.similarity.data import load_pairs
 from domaintune.similarity.evaluation import PairSimilarityEvaluator, RetrievalEvaluator, build_suite, judged_retrieval
 from domaintune.similarity.taxonomy import retrieval_task, retrieval_tasks
 from domaintune.similarity.trainer import VALIDATION_METRICS

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from domaintune.core.pairs import load_pairs, split_validation
 from domaintune.errors import DomaintuneError
-from domaintune.similarity.data import load_pairs, split_validation
 
 ROWS = {"text_a": ["a cat", "a dog", "a car"], "text_b": ["the cat", "a puppy", "a bus"], "score": ["5", "4.2", "0"]}
 
