@@ -11,8 +11,8 @@ from domaintune.core import plots
 from domaintune.core.evaluator import default_direction
 from domaintune.core.io import atomic_write_text
 
-METRIC_ORDER = ["spearman", "pearson", "mrr@10", "recall@1", "recall@10", "map", "accuracy", "macro_f1",
-                "precision", "recall", "f1", "token_accuracy", "perplexity", "loss"]
+METRIC_ORDER = ["spearman", "pearson", "ndcg@10", "mrr@10", "recall@1", "recall@10", "recall@100", "map", "map@100",
+                "accuracy", "macro_f1", "precision", "recall", "f1", "token_accuracy", "perplexity", "loss"]
 
 
 def deltas(before: dict, after: dict) -> dict:
