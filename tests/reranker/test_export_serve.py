@@ -46,6 +46,7 @@ def test_the_onnx_export_scores_pairs_as_the_torch_model_and_records_parity(rera
     assert record["output_kind"] == "scores" and "Parity" in (out / "README.md").read_text()
 
 
+@pytest.mark.slow  # two more exports with their parity checks: the fast suite stays < 15 min
 def test_an_int8_export_and_an_openvino_export_load_and_rank(reranker, tmp_path):
     for fmt, quantize in (("onnx", "int8"), ("openvino", "none")):
         out = tmp_path / f"{fmt}-{quantize}"

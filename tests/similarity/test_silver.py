@@ -42,6 +42,7 @@ def test_silver_pairs_label_the_left_out_queries_and_join_the_gold_ones(tiny_ber
     assert m["run"]["silver_pairs"] == 0 and m["run"]["train_pairs"] == 10
 
 
+@pytest.mark.slow  # a second silver run (cross-encoder trained and scoring): the fast suite stays < 15 min
 def test_silver_queries_from_a_file(tiny_bert, beir, tmp_path):
     queries = tmp_path / "queries.txt"
     queries.write_text("registered nurse\nsoftware developer\n\nwelder\n")
