@@ -185,6 +185,7 @@ def ner_data(tmp_path_factory):
     return write_ner_files(tmp_path_factory.mktemp("ddp_ner"), 120, 30)
 
 
+@pytest.mark.slow  # ~20-25 s: two-process runs over ~20 s go to the slow suite (the fast one stays < 15 min)
 @pytest.mark.parametrize("task", ["classification", "ner"])
 def test_classification_and_ner_under_two_processes_match_one(setting, job_title_classes, ner_data, task):
     root, model = setting
@@ -209,6 +210,7 @@ def test_classification_and_ner_under_two_processes_match_one(setting, job_title
     assert res.stdout.count("before / after") <= 1 and "Traceback" not in res.stderr
 
 
+@pytest.mark.slow  # ~20-25 s: two-process runs over ~20 s go to the slow suite (the fast one stays < 15 min)
 def test_frozen_classification_shards_its_feature_pass_across_two_processes(setting, job_title_classes):
     """strategy frozen: each process encodes its share of the rows and the features are gathered: the same features
     as one process's, up to the last bits (a rank's batches pad to other lengths, so the matrix products differ in
@@ -258,6 +260,7 @@ def test_mlm_runs_under_two_processes(setting, tmp_path):
     assert res.stdout.count("before / after") == 1
 
 
+@pytest.mark.slow  # ~20-25 s: two-process runs over ~20 s go to the slow suite (the fast one stays < 15 min)
 def test_fewshot_and_a_pipeline_run_under_two_processes(setting, job_title_classes, tmp_path):
     """Few-shot: the contrastive phase data-parallel, the rest repeated per rank, rank 0 writing. A pipeline
     (mlm -> classification, and the last stage alone): each stage under both processes, the next stage loading the
@@ -295,7 +298,8 @@ def test_fewshot_and_a_pipeline_run_under_two_processes(setting, job_title_class
         assert json.loads((pipeline / stage / "metrics.json").read_text())["training"]["world_size"] == 2
 
 
-@pytest.mark.parametrize("tied", [True, pytest.param(False, marks=pytest.mark.slow)])
+@pytest.mark.slow  # ~20-25 s: two-process runs over ~20 s go to the slow suite (the fast one stays < 15 min)
+@pytest.mark.parametrize("tied", [True, False])
 def test_tsdae_under_two_processes_matches_one(setting, tmp_path, tied):
     """TSDAE: the encoder goes through the DDP-wrapped model and the decoder's own weights (outside it) have their
     gradients averaged across the two processes, so encoder and decoder come out as one process's with the same
