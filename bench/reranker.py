@@ -107,7 +107,8 @@ def latency(out: Path, threads: int) -> dict:
     docs = [sci.document(d) for d in list(sci.corpus)[:100]]
     esco_titles = pd.read_csv(resource_path("esco_occupations_en.csv.gz"), dtype=str).preferred_label.tolist()[:100]
     sets = {"job titles (100 candidates)": ("registered nurse", esco_titles),
-            "SciFact abstracts at 256 tokens (100 candidates)": (sci.queries[sorted(sci.split("test"))[0]], docs)}
+            "SciFact abstracts, cut at the model's maximum length (100 candidates)": (
+                sci.queries[sorted(sci.split("test"))[0]], docs)}
     routes = {"torch fp32": model}
     for quantize in ("none", "int8"):
         folder = out / f"export-{tag}-onnx-{quantize}"
