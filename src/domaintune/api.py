@@ -110,7 +110,9 @@ def embedding_model(model: str, max_seq_length: int | None = None, pooling: str 
 def rerank(model: str, query: str, texts: list[str] | None = None, input: str | Path | None = None,
            column: str = "text", top: int | None = None, max_length: int | None = None) -> list[dict]:
     """The texts (or those of `input`: .txt, one per line, or a table's column) ranked for `query` by a
-    cross-encoder: [{"index": position in the input, "score", "text"}], best first, the first `top` of them."""
+    cross-encoder (a model folder, hub id or export): [{"index": position in the input, "score", "text"}], best
+    first, the first `top` of them."""
+    from domaintune.deploy.runtime import is_export
     from domaintune.models import load_cross_encoder
 
     if texts is None:
@@ -119,7 +121,14 @@ def rerank(model: str, query: str, texts: list[str] | None = None, input: str | 
         raise DomaintuneError("rerank: the query is empty")
     if not texts:
         raise DomaintuneError(f"{input or 'rerank'}: no candidate texts")
-    scores = load_cross_encoder(model, max_length).predict([(query, t) for t in texts], show_progress_bar=False)
+    pairs = [(query, t) for t in texts]
+    if is_export(model):  # an exported reranker: its predictor (raw scores, no torch), through its activation
+        exported = registry.load_model(model)
+        scores = exported.predict(pairs)
+        if exported.served_info().get("activation") == "sigmoid":
+            scores = 1 / (1 + np.exp(-scores))
+    else:
+        scores = load_cross_encoder(model, max_length).predict(pairs, show_progress_bar=False)
     order = sorted(range(len(texts)), key=lambda i: (-float(scores[i]), i))[:top]
     return [{"index": i, "score": round(float(scores[i]), 6), "text": texts[i]} for i in order]
 

@@ -44,6 +44,11 @@ def test_the_onnx_export_scores_pairs_as_the_torch_model_and_records_parity(rera
     assert abs(par["metrics"]["rerank_test"]["delta_points"]) < 0.01
     assert par["agreement"]["pairs"] == 100 and par["agreement"]["spearman"] > 0.9999
     assert record["output_kind"] == "scores" and "Parity" in (out / "README.md").read_text()
+    # `domaintune rerank` on the export gives the torch model's 0-1 scores
+    by_torch = {r["index"]: r["score"] for r in api.rerank(str(reranker), PAIRS[0][0], [t for _, t in PAIRS])}
+    by_export = {r["index"]: r["score"] for r in api.rerank(str(out), PAIRS[0][0], [t for _, t in PAIRS])}
+    assert [by_export[i] for i in range(len(PAIRS))] == pytest.approx([by_torch[i] for i in range(len(PAIRS))],
+                                                                      abs=1e-4)
 
 
 @pytest.mark.slow  # two more exports with their parity checks: the fast suite stays < 15 min
