@@ -1,7 +1,8 @@
 """Rerankers side by side (issue 25), each part one run on this machine:
 
     python bench/reranker.py --part esco      # ESCO held-out retrieval: the tuned bi-encoder alone, and with a
-                                              # reranker over its top 100
+                                              # reranker over its top 100 (--train-queries, --epochs,
+                                              # --learning-rate: the reranker's training)
     python bench/reranker.py --part latency   # ms per query to rerank 100 candidates: torch fp32, ONNX fp32 and
                                               # int8 exports, job titles and SciFact abstracts, 2 threads
     python bench/reranker.py --part silver    # ESCO, 200 gold train queries: bi-encoder gold only vs gold +
@@ -11,10 +12,11 @@ Results go to bench/out/reranker/ (JSON) and the terminal (tables for bench/RESU
 
 - esco: the demo's recipe trains the bi-encoder (similarity on the shipped ESCO taxonomy); the same taxonomy,
   split by concept as the demo splits it, is written as judgments (an alternative label -> its concept's
-  preferred label, among all 3,039 concepts; train queries capped at 2,000, dev at 300, test = the demo's 2,000
-  held-out queries); `task: reranker` then trains all-MiniLM-L6-v2 with a new head on the train judgments, with
-  negatives from the tuned bi-encoder's top 30, and reranks that bi-encoder's top 100 of each test query. The
-  "first stage" column of its metrics is the tuned bi-encoder alone on the same queries.
+  preferred label, among all 3,039 concepts; train queries capped at --train-queries (2,000 of 21,233), dev at
+  300, test = the demo's 2,000 held-out queries); `task: reranker` then trains all-MiniLM-L6-v2 with a new head
+  on the train judgments, with negatives from the tuned bi-encoder's top 30, and reranks that bi-encoder's top 100
+  of each test query. The "first stage" row is the tuned bi-encoder alone on the same queries; the "RRF" row fuses
+  its top 100 with their reranked order (reciprocal ranks, ranx).
 - latency: candidates scored in one call per query (batch 100), median over 10 queries, after 2 warm-up calls; a
   reranker's latency does not depend on its weights, so the ESCO reranker is used when it exists, else MiniLM with
   an untrained head.
@@ -41,12 +43,12 @@ DATA = HERE.parent.parent / "shared" / "datasets"
 OUT = HERE / "out" / "reranker"
 
 
-def esco_judgments(folder: Path, recipe) -> Path:
+def esco_judgments(folder: Path, recipe, train_queries: int = 2000) -> Path:
     """The demo's ESCO split as a BEIR folder: queries are alternative labels, documents preferred labels."""
     from domaintune.similarity.taxonomy import retrieval_task
 
     cfg, seed = recipe.data.taxonomy, recipe.training.seed
-    caps = {"train": 2000, "validation": 300, "test": recipe.evaluation.retrieval_max_queries}
+    caps = {"train": train_queries, "validation": 300, "test": recipe.evaluation.retrieval_max_queries}
     (folder / "qrels").mkdir(parents=True, exist_ok=True)
     queries, corpus = {}, None
     for split, name in (("train", "train"), ("validation", "dev"), ("test", "test")):
@@ -61,7 +63,7 @@ def esco_judgments(folder: Path, recipe) -> Path:
     return folder
 
 
-def esco(out: Path) -> dict:
+def esco(out: Path, train_queries: int, epochs: int, learning_rate: float) -> dict:
     from domaintune import api
     from domaintune.registry import load_recipe
     from domaintune.similarity.demo import demo_recipe
@@ -70,17 +72,20 @@ def esco(out: Path) -> dict:
     t = time.perf_counter()
     bi = api.train(demo, show_progress=False)
     bi_seconds = time.perf_counter() - t
-    judged = esco_judgments(out / "esco-judgments", demo)
+    judged = esco_judgments(out / "esco-judgments", demo, train_queries)
     rr = api.train(load_recipe(None, [
         "task=reranker", "model.name=all-MiniLM-L6-v2", "model.max_seq_length=32", f"data.retrieval={judged}",
-        f"data.first_stage={out / 'bi-encoder' / 'model'}", "training.batch_size=32", "training.epochs=1",
-        "training.learning_rate=3e-5", "training.eval_steps=100", "evaluation.top_k=100",
+        f"data.first_stage={out / 'bi-encoder' / 'model'}", "training.batch_size=32", f"training.epochs={epochs}",
+        f"training.learning_rate={learning_rate}", "training.eval_steps=100", "evaluation.top_k=100",
         f"output.dir={out / 'reranker'}"]), show_progress=False)
-    first = rr["baselines"]["first stage (" + str(out / "bi-encoder" / "model") + ")"]["rerank_test"]
+    first_name = "first stage (" + str(out / "bi-encoder" / "model") + ")"
+    first = rr["baselines"][first_name]["rerank_test"]
     return {"demo_retrieval_mrr@10_after": bi["after"]["retrieval"]["mrr@10"], "bi_encoder_train_seconds":
             round(bi_seconds, 1), "rows": {"tuned bi-encoder alone": first,
                                            "bi-encoder + untrained reranker (before)": rr["before"]["rerank_test"],
-                                           "bi-encoder + trained reranker (after)": rr["after"]["rerank_test"]},
+                                           "bi-encoder + trained reranker (after)": rr["after"]["rerank_test"],
+                                           "bi-encoder and trained reranker, RRF": rr["baselines"][
+                                               first_name + " + reranker, fused (RRF)"]["rerank_test"]},
             "reranker_train_seconds": rr["training"]["seconds"], "reranker_train_rows": rr["training"]["train_rows"],
             "ms_per_query_rerank_100_torch": rr["run"]["ms_per_query_after"]}
 
@@ -164,18 +169,22 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--part", choices=["esco", "latency", "silver"], required=True)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--train-queries", type=int, default=2000, help="esco: reranker train queries (of 21,233)")
+    parser.add_argument("--epochs", type=int, default=1, help="esco: reranker epochs")
+    parser.add_argument("--learning-rate", type=float, default=3e-5, help="esco: reranker learning rate")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     machine = matmul_ceiling(args.threads)
     print(f"machine: fp32 matmul {machine} GFLOP/s ({args.threads} threads)", flush=True)
     t = time.perf_counter()
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    result = {"esco": lambda: esco(OUT / f"esco-{stamp}"), "latency": lambda: latency(OUT, args.threads),
-              "silver": lambda: silver(OUT / f"silver-{stamp}")}[args.part]()
+    parts = {"esco": lambda: esco(OUT / f"esco-{stamp}", args.train_queries, args.epochs, args.learning_rate),
+             "latency": lambda: latency(OUT, args.threads), "silver": lambda: silver(OUT / f"silver-{stamp}")}
+    result = parts[args.part]()
     print(json.dumps(result, indent=2))
     (OUT / f"reranker-{args.part}-{stamp}.json").write_text(json.dumps(
-        {"machine_gflops": machine, "threads": args.threads, "seconds": round(time.perf_counter() - t, 1),
-         "result": result}, indent=2))
+        {"machine_gflops": machine, "threads": args.threads, "args": vars(args),
+         "seconds": round(time.perf_counter() - t, 1), "result": result}, indent=2))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ from domaintune.core.contract import OutputKind
 from domaintune.core.recipe import recipe_to_yaml
 from domaintune.errors import DomaintuneError
 from domaintune.registry import load_recipe
+from domaintune.reranker.evaluation import RerankingEvaluator
+from domaintune.retrieval import search
 from tests.test_cli import assert_one_line_error, cli
 
 
@@ -42,10 +44,25 @@ def test_init_writes_a_recipe_the_cli_trains_end_to_end(tiny_bert, beir, tmp_pat
     first = m["baselines"]["first stage (bm25)"]["rerank_test"]
     # reranking reorders the first stage's top 20: Recall@20 and so Recall@10 can move, Recall@100 cannot exceed it
     assert m["after"]["rerank_test"]["recall@100"] <= first["recall@100"] + 1e-9
+    fused = m["baselines"]["first stage (bm25) + reranker, fused (RRF)"]["rerank_test"]
+    assert fused["recall@100"] <= first["recall@100"] + 1e-9  # the fusion reorders the same top 20
     assert m["training"]["validation_metric_key"] == "eval_validation_ndcg@10"
     assert m["run"]["ms_per_query_after"] > 0
     report = (tmp_path / "run" / "report.md").read_text()
     assert "first stage (bm25) (baseline)" in report and "rerank_test" in report
+
+
+def test_fusing_the_first_stage_with_its_own_order_changes_nothing_and_fusion_can_repair_a_reranker():
+    qrels = {"q1": {"a": 1}, "q2": {"c": 1}}
+    first = {"q1": {"a": 3.0, "b": 2.0, "x": 1.0}, "q2": {"c": 3.0, "d": 2.0, "y": 1.0}}  # x, y beyond top 2
+    evaluator = RerankingEvaluator(None, qrels, first, top_k=2, name="rerank_test")
+    top2 = {q: {d: s for d, s in docs.items() if d in "abcd"} for q, docs in first.items()}
+    assert evaluator.fused(top2) == search.score(qrels, top2)
+    # a reranker that puts one relevant document second: RRF ties it with the first stage's order, and ranx
+    # breaks the tie by document id; MRR@10 of the fused run lies between the two runs' (1.0 and 0.5 here)
+    wrong = {"q1": {"b": 2.0, "a": 1.0}, "q2": {"c": 2.0, "d": 1.0}}
+    fused = evaluator.fused(wrong)["mrr@10"]
+    assert search.score(qrels, wrong)["mrr@10"] <= fused <= 1.0
 
 
 def test_the_saved_model_loads_as_a_reranker_and_ranks(tiny_bert, beir, tmp_path):

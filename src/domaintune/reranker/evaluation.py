@@ -29,3 +29,11 @@ class RerankingEvaluator(Evaluator):
     def first_stage(self) -> dict[str, float]:
         """The first stage alone on the same queries: the baseline the reranker must beat."""
         return search.score(self.qrels, {q: self.first_run.get(q, {}) for q in self.query_ids})
+
+    def fused(self, run: dict) -> dict[str, float]:
+        """Reciprocal-rank fusion (ranx) of the first stage's top `top_k` and their reranked order `run`, on the
+        same queries: whether the reranker adds to the first stage, where it does not beat it alone."""
+        first = {q: dict(sorted(self.first_run.get(q, {}).items(), key=lambda x: -x[1])[:self.top_k])
+                 for q in self.query_ids}
+        fused, _ = search.fuse([first, {q: run.get(q, {}) for q in self.query_ids}])
+        return search.score(self.qrels, fused)

@@ -43,7 +43,7 @@ def run(recipe: RerankerRecipe, resume: bool = False, overwrite: bool = False, s
     model = load_cross_encoder(recipe.model.name, recipe.model.max_seq_length, recipe.training.seed)
     ev = recipe.evaluation
     evaluator = RerankingEvaluator(rd.data, rd.test, first, ev.top_k, f"rerank_{ev.split}", ev.batch_size)
-    before = run.before(lambda: rerank(model, evaluator))
+    before = run.before(lambda: {k: v for k, v in rerank(model, evaluator).items() if k != "run"})
 
     # 4. train
     run.seed()
@@ -61,9 +61,11 @@ def run(recipe: RerankerRecipe, resume: bool = False, overwrite: bool = False, s
             "validation": rd.held_out, "test_queries": len(rd.test),
             "ms_per_query_before": before["ms_per_query"], "ms_per_query_after": after["ms_per_query"],
             "skipped_rows": rd.data.skipped}
+    first_name = f"first stage ({recipe.data.first_stage})"
     metrics = metrics_envelope("reranker", before["metrics"], after["metrics"], [evaluator], info, stats,
-                               baselines={f"first stage ({recipe.data.first_stage})": {
-                                   evaluator.name: evaluator.first_stage()}})
+                               baselines={first_name: {evaluator.name: evaluator.first_stage()},
+                                          f"{first_name} + reranker, fused (RRF)": {
+                                              evaluator.name: evaluator.fused(after["run"])}})
 
     # 6. the model: a plain sentence-transformers CrossEncoder folder, marked as a reranker
     return run.finish(metrics, lambda folder: save(model, folder), lambda m: card(m, recipe), write_report,
@@ -73,7 +75,8 @@ def run(recipe: RerankerRecipe, resume: bool = False, overwrite: bool = False, s
 def rerank(model, evaluator: RerankingEvaluator) -> dict:
     result = evaluator.evaluate(model)
     log.info("%s: %s (%.1f ms per query)", evaluator.name, result.metrics, result.details["ms_per_query"])
-    return {"metrics": {evaluator.name: result.metrics}, "ms_per_query": result.details["ms_per_query"]}
+    return {"metrics": {evaluator.name: result.metrics}, "ms_per_query": result.details["ms_per_query"],
+            "run": result.details["run"]}
 
 
 def save(model, folder: Path) -> None:
