@@ -167,3 +167,39 @@ def test_model_names():
     assert model_name("exports/minilm-int8/") == ("minilm-int8", "exports/minilm-int8/")
     assert model_name("titles=exports/x") == ("titles", "exports/x")
     json.dumps(Limits().__dict__)
+
+
+def test_metrics_count_requests_errors_batches_texts_and_tokens(exported_embedder):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    limits = Limits(max_inputs=8)
+    models = load_models([f"emb={exported_embedder[1]}"], limits, registry.load_model)
+    with TestClient(create_app(models, limits, api_key=KEY), headers={"Authorization": f"Bearer {KEY}"}) as client:
+        tokens = 0
+        for inputs in (["nurse"], ["welder", "registered nurse"], ["data scientist"]):
+            r = client.post("/v1/embeddings", json={"input": inputs})
+            assert r.status_code == 200
+            tokens += r.json()["usage"]["total_tokens"]
+        assert client.post("/v1/embeddings", json={"input": []}).status_code == 422
+        assert client.get("/no/such/path").status_code == 404
+        assert TestClient(client.app).get("/metrics").status_code == 401  # the key guards it like /models
+        r = client.get("/metrics")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                   for family in text_string_to_metric_families(r.text) for s in family.samples}
+        served = models["emb"].served
+
+    def value(name, **labels):
+        return samples[(name, tuple(sorted(labels.items())))]
+
+    assert value("domaintune_requests_total", route="/v1/embeddings", status="200") == 3
+    assert value("domaintune_requests_total", route="/v1/embeddings", status="422") == 1
+    assert value("domaintune_requests_total", route="other", status="404") == 1  # unknown paths: one label
+    assert value("domaintune_requests_total", route="/metrics", status="401") == 1
+    assert value("domaintune_request_duration_seconds_count", route="/v1/embeddings") == 4
+    assert value("domaintune_texts_total", model="emb") == 4 and value("domaintune_tokens_total", model="emb") == tokens
+    assert value("domaintune_batch_texts_count", model="emb") == served["batches"]
+    assert value("domaintune_batch_texts_sum", model="emb") == 4
+    assert value("domaintune_batch_tokens_sum", model="emb") == tokens
+    assert value("domaintune_batch_duration_seconds_count", model="emb") == served["batches"]
+    assert value("domaintune_queue_texts", model="emb") == 0

@@ -40,11 +40,12 @@ from pathlib import Path
 import numpy as np
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.exceptions import HTTPException
 
 from domaintune.core.contract import OutputKind
+from domaintune.deploy.metrics import RequestMetricsMiddleware, ServerMetrics
 from domaintune.errors import DomaintuneError
 
 log = logging.getLogger("domaintune")
@@ -101,6 +102,7 @@ class ServedModel:
         self.pending = 0  # texts queued or running
         self.lock = threading.Lock()
         self.served = {"requests": 0, "texts": 0, "batches": 0}
+        self.observe_batch = lambda texts, tokens, seconds: None  # the app's /metrics, once wired (create_app)
         self.worker = threading.Thread(target=self._work, name=f"domaintune-{name}", daemon=True)
         self.worker.start()
 
@@ -175,9 +177,11 @@ class ServedModel:
                 continue
             batch = self._take(job, carry)
             texts = [t for j in batch for t in j.texts]
+            t = time.perf_counter()
             try:
                 rows = self.predictor.predict(texts, batch_size=self.limits.batch_size)
                 error = None
+                self.observe_batch(len(texts), sum(sum(j.tokens) for j in batch), time.perf_counter() - t)
             except Exception as e:  # noqa: BLE001 (one failed call answers its requests; the worker goes on)
                 log.exception("model '%s' failed on a batch of %d texts", self.name, len(texts))
                 rows, error = None, ApiError(500, f"model '{self.name}' failed: {type(e).__name__}: {e}",
@@ -453,6 +457,11 @@ async def health(request: Request):
             "served": {n: dict(m.served) for n, m in state.models.items()}}
 
 
+async def metrics(request: Request):
+    body, content_type = request.app.state.metrics.exposition()
+    return Response(body, media_type=content_type)
+
+
 async def list_models(request: Request):
     state = state_of(request)
     return {"data": [m.info for m in state.models.values()], "limits": asdict(state.limits)}
@@ -472,6 +481,7 @@ ROUTES = [
     ("POST", "/ner", ner, True),
     ("POST", "/rerank", rerank, True),
     ("GET", "/health", health, False),
+    ("GET", "/metrics", metrics, True),
     ("GET", "/models", list_models, True),
     ("GET", "/v1/models", openai_models, True),
 ]
@@ -488,6 +498,12 @@ def create_app(models: dict[str, ServedModel], limits: Limits, api_key: str | No
 
     app = FastAPI(title="domaintune", lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.domaintune = ServerState(models, limits, api_key, time.time())
+    app.state.metrics = server_metrics = ServerMetrics({path for _, path, _, _ in ROUTES} | {"/docs", "/openapi.json"})
+    app.add_middleware(RequestMetricsMiddleware, metrics=server_metrics)
+    for m in models.values():
+        server_metrics.watch_queue(m.name, lambda m=m: m.pending)
+        m.observe_batch = lambda texts, tokens, seconds, name=m.name: server_metrics.observe_batch(
+            name, texts, tokens, seconds)
     for exc, handler in ERROR_HANDLERS:
         app.add_exception_handler(exc, handler)
     for method, path, handler, keyed in ROUTES:
