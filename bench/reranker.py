@@ -153,12 +153,12 @@ def silver(out: Path) -> dict:
             "training.batch_size=32", "training.learning_rate=8e-5", "training.epochs=2", "training.eval_steps=5",
             "model.freeze_embeddings=true"]
     rows = {}
-    for name, extra in (("gold only (200 queries)", []), ("gold + silver", [
+    for name, folder, extra in (("gold only (200 queries)", "gold-only", []), ("gold + silver", "gold-silver", [
             "data.silver.enabled=true", "data.silver.max_seq_length=32", "data.silver.training.epochs=2",
             "data.silver.training.batch_size=32", "data.silver.training.learning_rate=3e-5",
             "data.silver.training.eval_steps=20"])):
         t = time.perf_counter()
-        m = api.train(load_recipe(None, [*base, *extra, f"output.dir={out / name.split()[0]}"]), show_progress=False)
+        m = api.train(load_recipe(None, [*base, *extra, f"output.dir={out / folder}"]), show_progress=False)
         rows[name] = {**m["after"]["judged_test"], "base": m["before"]["judged_test"],
                       "train_pairs": m["run"]["train_pairs"], "silver_pairs": m["run"]["silver_pairs"],
                       "seconds": round(time.perf_counter() - t, 1)}

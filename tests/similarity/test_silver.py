@@ -40,6 +40,12 @@ def test_silver_pairs_label_the_left_out_queries_and_join_the_gold_ones(tiny_ber
     # with min_score 1.0 no candidate qualifies: nothing is added, and the run says so
     m = api.train(silver_recipe(tiny_bert, beir, tmp_path / "none", "data.silver.min_score=1.0"), show_progress=False)
     assert m["run"]["silver_pairs"] == 0 and m["run"]["train_pairs"] == 10
+    scored = pd.read_csv(tmp_path / "none" / "data" / "silver_pairs.csv")  # every query's best candidate, cached
+    assert len(scored) == len(silver) and (scored["silver_score"] < 1.0).all()
+    teacher = json.loads((tmp_path / "none" / "data" / "silver_pairs.json").read_text())
+    assert teacher["scored_queries"] == len(scored) and "validation_ndcg@10" in teacher
+    assert any("No silver pairs" in note for note in m["verdict"]["notes"])
+    assert "No silver pairs" in (tmp_path / "none" / "report.md").read_text()
 
 
 @pytest.mark.slow  # a second silver run (cross-encoder trained and scoring): the fast suite stays < 15 min

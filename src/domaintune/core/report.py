@@ -111,11 +111,13 @@ def table_rows(metrics: dict) -> tuple[list[str], list[tuple[list[str], str]]]:
 
 def verdict_warnings(metrics: dict) -> list[str]:
     """What the report and the terminal must say plainly about the model handed back (metrics["verdict"] of an
-    embedding run): worse than its base on the domain, or never measured on the domain at all."""
+    embedding run): worse than its base on the domain, never measured on the domain at all, or what the run could
+    not do as asked (verdict["notes"], e.g. no silver pairs)."""
     v = metrics.get("verdict", {})
     out = [f"The tuned model is WORSE than its base on your domain: {'; '.join(v['worse'])}. The base model may "
            "serve you better."] if v.get("worse") else []
-    return out + ([f"Not shown better than the base: {v['unjudged']}."] if v.get("unjudged") else [])
+    return out + ([f"Not shown better than the base: {v['unjudged']}."] if v.get("unjudged") else []) + list(
+        v.get("notes", []))
 
 
 def table_notes(metrics: dict) -> list[tuple[str, bool]]:

@@ -132,9 +132,10 @@ def run(recipe: SimilarityRecipe, resume: bool = False, overwrite: bool = False,
     # 2. model (shared weights for both texts of a pair: one SentenceTransformer); hard negatives mined with it
     model = load_model_of(recipe)
     params = freeze(model, recipe.model.freeze_embeddings, recipe.model.freeze_layers)
-    n_silver = 0
+    n_silver, silver_warning = 0, None
     if recipe.data.silver.enabled:  # Augmented SBERT: a cross-encoder trained on the gold pairs labels more
-        train_df, source, n_silver = silver_for_run(run, train_df, recipe, resume, show_progress, source)
+        train_df, source, n_silver, silver_warning = silver_for_run(run, train_df, recipe, resume, show_progress,
+                                                                    source)
     if recipe.training.mine_hard_negatives:
         train_df, source = mine_for_run(run, train_df, model, recipe, source)
 
@@ -164,6 +165,8 @@ def run(recipe: SimilarityRecipe, resume: bool = False, overwrite: bool = False,
         "retrieval_queries": 0 if retrieval is None else len(retrieval["retrieval"][0]),
         "retrieval_corpus": 0 if retrieval is None else len(retrieval["retrieval"][1]),
         "parameters": params}, {**train_stats, "interpolate_base": recipe.training.interpolate_base})
+    if silver_warning:
+        metrics.setdefault("verdict", {}).setdefault("notes", []).append(silver_warning)
 
     # 6. save the tuned model (a plain sentence-transformers folder with its card), metrics and report
     return run.finish(metrics, lambda folder: model.save_pretrained(str(folder)), lambda m: card(m, recipe),
