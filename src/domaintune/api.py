@@ -281,7 +281,7 @@ def merge_adapter(model: str | Path, output: str | Path) -> Path:
 
 def export(model: str | Path, output: str | Path, format: str = "openvino", quantize: str = "int8",
            tolerance: float = 0.5, force: bool = False, overwrite: bool = False,
-           parity_texts: int | None = None) -> dict:
+           parity_texts: int | None = None, min_cosine: float = 0.95) -> dict:
     """Export a saved model to ONNX or OpenVINO (int8 by default), checked against the torch model on the task's
     own evaluators (given the run folder's recipe) and the predictor's agreement measure."""
     from domaintune.core.rundir import saved_recipe
@@ -300,7 +300,7 @@ def export(model: str | Path, output: str | Path, format: str = "openvino", quan
     data = ("the run's own evaluation data" if recipe is not None else "no run folder beside the model: STS benchmark "
             "test only (embeddings) or agreement only")
     return export_model(predictor, model, task.name, output, format, quantize, tolerance, force, evaluators, data,
-                        parity_texts)
+                        parity_texts, min_cosine)
 
 
 def load_for_serving(path: str, threads: int | None = None):

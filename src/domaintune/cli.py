@@ -274,12 +274,15 @@ def merge_adapter(model: Path = typer.Argument(..., help="an adapter classifier 
 def export(model: Path = typer.Argument(..., help="a saved model folder (RUN/model of any task)"),
            output: Path = typer.Option(..., "--output", "-o", help="new folder for the exported model"),
            format: str = typer.Option("openvino", "--format", "-f", help="openvino or onnx (onnxruntime)"),
-           quantize: str = typer.Option("int8", help="int8 (OpenVINO: NNCF, calibrated; ONNX: dynamic S8 per "
-                                        "channel) or none (fp32). The default pair measured fastest here at "
-                                        "unchanged quality (docs/deploy.md)"),
+           quantize: str = typer.Option("int8", help="int8 (static, calibrated: OpenVINO through NNCF, ONNX QDQ; "
+                                        "batch-independent) or none (fp32). The default pair measured fastest "
+                                        "here at unchanged quality (docs/deploy.md)"),
            tolerance: float = typer.Option(0.5, help="largest loss of a primary metric, in points, an export may "
                                            "cost"),
-           force: bool = typer.Option(False, help="keep an export that loses more than --tolerance"),
+           min_cosine: float = typer.Option(0.95, help="embedding models: the lowest cosine any parity text may "
+                                            "have to its torch embedding"),
+           force: bool = typer.Option(False, help="keep an export that loses more than --tolerance or falls below "
+                                      "--min-cosine"),
            overwrite: bool = typer.Option(False, help="replace an existing --output folder"),
            parity_texts: int | None = typer.Option(None, help="STSb test sentences for the agreement check "
                                                    "(default all 2,758)")):
@@ -288,7 +291,7 @@ def export(model: Path = typer.Argument(..., help="a saved model folder (RUN/mod
     from domaintune import api
     from domaintune.deploy.export import summary
 
-    record = api.export(model, output, format, quantize, tolerance, force, overwrite, parity_texts)
+    record = api.export(model, output, format, quantize, tolerance, force, overwrite, parity_texts, min_cosine)
     out.print(f"wrote {output} ({record['format']}, {record['precision']}, {record['export_seconds']:.0f} s)")
     out.print(f"parity: {summary(record['parity'])}; worst drop {record['parity']['worst_drop_points']:.2f} points "
               f"(tolerance {tolerance}); details in {output}/export.json and {output}/README.md")

@@ -28,13 +28,15 @@ class EmbeddingPredictor(Predictor):
         return {"dimension": self.dimension}
 
     def agreement(self, exported: EmbeddingPredictor, texts: list[str]) -> dict:
-        """Cosine of each text's embedding, torch vs export: the worst (and its text) and the mean."""
+        """Cosine of each text's embedding, torch vs export: the worst (and its text), the 1st percentile and the
+        mean (an export is refused below a worst cosine: deploy/export.py)."""
         a, b = self.encode(texts, batch_size=32), exported.encode(texts, batch_size=32)
         a = a / np.linalg.norm(a, axis=1, keepdims=True)
         cos = (a * b).sum(axis=1) / np.linalg.norm(b, axis=1)
         worst = int(np.argmin(cos))
         return {"texts": len(texts), "worst_cosine": round(float(cos[worst]), 4),
-                "mean_cosine": round(float(cos.mean()), 5), "worst_text": texts[worst]}
+                "p1_cosine": round(float(np.percentile(cos, 1)), 4), "mean_cosine": round(float(cos.mean()), 5),
+                "worst_text": texts[worst]}
 
     @classmethod
     def from_export(cls, graph, tokenizer, meta: dict, info: dict) -> ExportedEmbedder:
