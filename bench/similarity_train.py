@@ -133,9 +133,9 @@ def step_levers(stsb_dir: Path, steps: int = 25) -> dict:
     batches, after 5 warm-up steps (torch.compile: its compilation is in the warm-up and reported apart)."""
     import torch
 
+    from domaintune.core.sampler import LengthGroupedBatchSampler, row_lengths
     from domaintune.models import freeze, load_sentence_model
     from domaintune.similarity.losses import build_loss
-    from domaintune.core.sampler import LengthGroupedBatchSampler, row_lengths
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
     train = load_train(stsb_dir)
@@ -191,9 +191,9 @@ def profile_domaintune(stsb_dir: Path, steps: int = 40) -> dict:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
+    from domaintune.core.sampler import LengthGroupedBatchSampler, row_lengths
     from domaintune.models import load_sentence_model
     from domaintune.similarity.losses import build_loss
-    from domaintune.core.sampler import LengthGroupedBatchSampler, row_lengths
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
     torch.manual_seed(SEED)
