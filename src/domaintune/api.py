@@ -153,9 +153,14 @@ def read_texts(path: str | Path, column: str = "text") -> list[str]:
 
 
 def embed(model: str, texts: list[str] | None = None, input: str | Path | None = None, column: str = "text",
-          output: str | Path | None = None, batch_size: int = 64, overwrite: bool = False) -> np.ndarray:
-    """Embed texts (normalised, as the model's own pipeline does). Optionally write .npy/.jsonl/.parquet; an
-    existing output file is replaced only with `overwrite`."""
+          output: str | Path | None = None, batch_size: int = 64, overwrite: bool = False,
+          dimensions: int | None = None) -> np.ndarray:
+    """Embed texts (normalised, as the model's own pipeline does), cut to `dimensions` and renormalised when the
+    model was trained for it (Matryoshka; refused otherwise). Optionally write .npy/.jsonl/.parquet; an existing
+    output file is replaced only with `overwrite`."""
+    from domaintune.core.dimensions import check_dimensions, cut_embeddings
+    from domaintune.embedding.matryoshka import read_dims
+
     if output is not None and Path(output).exists() and not overwrite:
         raise DomaintuneError(f"{output}: exists; pass --overwrite to replace it, or choose another --output")
     if texts is None:
@@ -163,7 +168,11 @@ def embed(model: str, texts: list[str] | None = None, input: str | Path | None =
             raise DomaintuneError("embed: give texts or an input file")
         texts = read_texts(input, column)
     m = embedding_model(model)
+    trained = getattr(m, "matryoshka_dims", None)
+    dims = check_dimensions(dimensions, m.get_embedding_dimension(), read_dims(model) if trained is None else trained,
+                            str(model))
     emb = m.encode(texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
+    emb = emb if dims is None else cut_embeddings(emb, dims)
     if output is not None:
         _write_embeddings(Path(output), texts, emb)
     return emb

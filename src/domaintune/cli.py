@@ -201,11 +201,13 @@ def embed(model: str = typer.Argument(..., help="model name, folder or hub id"),
           input: Path = typer.Option(..., "--input", "-i", help=".txt (one text per line) or a table"),
           output: Path = typer.Option(..., "--output", "-o", help=".npy, .jsonl or .parquet"),
           column: str = typer.Option("text", help="text column of a table input"),
-          overwrite: bool = typer.Option(False, help="replace an existing --output file")):
+          overwrite: bool = typer.Option(False, help="replace an existing --output file"),
+          dimensions: int | None = typer.Option(None, help="cut each embedding to its first N numbers, renormalised "
+                                                "(models trained with training.matryoshka_dims only)")):
     """Embed texts from a file."""
     from domaintune import api
 
-    emb = api.embed(model, input=input, column=column, output=output, overwrite=overwrite)
+    emb = api.embed(model, input=input, column=column, output=output, overwrite=overwrite, dimensions=dimensions)
     out.print(f"wrote {emb.shape[0]} embeddings of dimension {emb.shape[1]} to {output}")
 
 

@@ -203,3 +203,39 @@ def test_metrics_count_requests_errors_batches_texts_and_tokens(exported_embedde
     assert value("domaintune_batch_tokens_sum", model="emb") == tokens
     assert value("domaintune_batch_duration_seconds_count", model="emb") == served["batches"]
     assert value("domaintune_queue_texts", model="emb") == 0
+
+
+def test_dimensions_is_honoured_for_a_matryoshka_model_and_refused_for_another(exported_embedder):
+    """OpenAI's and TEI's `dimensions`: cut and renormalised on a model trained for it (here the export's own
+    record says so, as a Matryoshka run's does), a JSON 400 on one that was not, 422 outside the model's range."""
+    from domaintune.core.dimensions import cut_embeddings
+
+    def load(path, threads):
+        predictor = registry.load_model(path, threads)
+        if "mat" in str(path):
+            predictor.matryoshka_dims = [32, 16, 8]
+        return predictor
+
+    folder = exported_embedder[1]
+    mat = folder.parent / "mat-link"
+    if not mat.exists():
+        mat.symlink_to(folder)
+    limits = Limits()
+    models = load_models([f"emb={folder}", f"mat={mat}"], limits, load)
+    with TestClient(create_app(models, limits)) as client:
+        assert client.get("/models").json()["data"][1]["matryoshka_dims"] == [32, 16, 8]
+        full = np.array(client.post("/embed", json={"inputs": ["nurse", "welder"], "model": "mat"}).json())
+        for path, body in (("/v1/embeddings", {"input": ["nurse", "welder"]}), ("/embed", {"inputs": ["nurse",
+                                                                                                      "welder"]})):
+            r = client.post(path, json={**body, "model": "mat", "dimensions": 16})
+            assert r.status_code == 200, r.text
+            emb = np.array([d["embedding"] for d in r.json()["data"]] if path.startswith("/v1") else r.json())
+            assert emb.shape == (2, 16) and np.allclose(emb, cut_embeddings(full, 16), atol=1e-5)
+            same = client.post(path, json={**body, "model": "emb", "dimensions": 32})  # the full size: as is
+            assert same.status_code == 200
+            for model, dims, status, fragment in (("emb", 16, 400, "not trained for shorter embeddings"),
+                                                  ("mat", 0, 422, "outside 1-32"), ("mat", 64, 422, "outside 1-32"),
+                                                  ("mat", "many", 422, "dimensions")):
+                r = client.post(path, json={**body, "model": model, "dimensions": dims})
+                assert r.status_code == status and fragment in r.json()["error"]["message"], r.text
+            assert client.post(path, json={**body, "model": "emb"}).status_code == 200  # still serving

@@ -45,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.exceptions import HTTPException
 
 from domaintune.core.contract import OutputKind
+from domaintune.core.dimensions import check_dimensions, cut_embeddings
 from domaintune.deploy.metrics import RequestMetricsMiddleware, ServerMetrics
 from domaintune.errors import DomaintuneError
 
@@ -227,12 +228,14 @@ class Request_(BaseModel):
 class EmbeddingsRequest(Request_):  # OpenAI
     input: str | list[str]
     encoding_format: str = "float"
+    dimensions: int | None = None
 
 
 class EmbedRequest(Request_):  # text-embeddings-inference
     inputs: str | list[str]
     normalize: bool = True
     truncate: bool | None = None
+    dimensions: int | None = None
 
 
 class SimilarityRequest(Request_):
@@ -381,6 +384,18 @@ def pick(state: ServerState, name: str | None, need: OutputKind) -> ServedModel:
     return candidates[0]
 
 
+def cut_to(m: ServedModel, requested: int | None) -> int | None:
+    """The dimension to cut each embedding to (None: all of it); 422 outside the model's range, 400 for a model
+    not trained for shorter embeddings (core/dimensions.py)."""
+    full = m.info["dimension"]
+    if requested is not None and not 1 <= requested <= full:
+        raise ApiError(422, f"dimensions: {requested} is outside 1-{full} (model '{m.name}' gives {full})")
+    try:
+        return check_dimensions(requested, full, m.info.get("matryoshka_dims") or [], m.name)
+    except DomaintuneError as e:
+        raise ApiError(400, str(e)) from None
+
+
 async def run_model(state: ServerState, m: ServedModel, texts: list[str], truncate: bool | None):
     return await m.submit(texts, state.limits.truncate if truncate is None else truncate)
 
@@ -393,7 +408,9 @@ async def openai_embeddings(request: Request):
     if req.encoding_format not in ("float", "base64"):
         raise ApiError(422, f"encoding_format: '{req.encoding_format}'; expected float or base64")
     m = pick(state, req.model, OutputKind.EMBEDDINGS)
+    dims = cut_to(m, req.dimensions)
     emb, tokens = await run_model(state, m, check_texts(req.input, "input", state.limits), None)
+    emb = emb if dims is None else cut_embeddings(emb, dims)
     enc = (lambda v: base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode()) if (
         req.encoding_format == "base64") else (lambda v: v.tolist())
     return JSONResponse({"object": "list", "model": m.name, "data": [
@@ -407,8 +424,9 @@ async def tei_embed(request: Request):
         raise ApiError(422, "normalize: false is not offered: domaintune's embeddings are L2-normalised "
                             "(mean pooling and normalisation are part of the model)")
     m = pick(state, req.model, OutputKind.EMBEDDINGS)
+    dims = cut_to(m, req.dimensions)
     emb, _ = await run_model(state, m, check_texts(req.inputs, "inputs", state.limits), req.truncate)
-    return JSONResponse(emb.tolist())
+    return JSONResponse((emb if dims is None else cut_embeddings(emb, dims)).tolist())
 
 
 async def similarity(request: Request):

@@ -13,6 +13,7 @@ from domaintune.core import plots
 from domaintune.core.contract import metrics_envelope
 from domaintune.core.evaluator import run_evaluators
 from domaintune.core.report import retention_check, write_run_report
+from domaintune.embedding.matryoshka import evaluate_at_dims, training_dims
 from domaintune.errors import DomaintuneError
 from domaintune.models import load_sentence_model
 
@@ -75,9 +76,12 @@ def load_model_of(recipe):
 
 
 def evaluate(model, suite: list, recipe, label: str, baselines: bool = False) -> dict:
-    """The suite's metrics, the probe heat-map, each query's answer rank (for 'what changed') and, before
-    training, the baseline encoders through the same evaluators."""
+    """The suite's metrics (also at each Matryoshka dimension: "<evaluator>@<d>d"), the probe heat-map, each
+    query's answer rank (for 'what changed') and, before training, the baseline encoders through the same
+    evaluators."""
     results, details = run_evaluators(model, suite, label)
+    dims = getattr(recipe.training, "matryoshka_dims", [])  # tsdae's training section has none
+    results.update(evaluate_at_dims(model, suite, training_dims(dims, model), label) if dims else {})
     out = {"metrics": results, "probes": probe_matrix(model, recipe.evaluation.probes).round(4).tolist(),
            "ranks": details.get("retrieval", {}).get("ranks"),
            "judged_runs": {name: d["run"] for name, d in details.items() if "run" in d}}  # your search data

@@ -11,6 +11,7 @@ import numpy as np
 
 from domaintune.core.contract import OutputKind, Predictor
 from domaintune.core.truncation import encode_texts
+from domaintune.embedding.matryoshka import read_dims
 
 
 class EmbeddingPredictor(Predictor):
@@ -20,12 +21,13 @@ class EmbeddingPredictor(Predictor):
     graph_output = ("`sentence_embedding` [batch, dimension], L2-normalised (pooling and normalisation are inside "
                     "the graph)")
     dimension: int
+    matryoshka_dims: list[int] = []  # the dimensions it was trained for (embedding/matryoshka.py); [] = full only
 
     def encode(self, sentences, batch_size: int = 32, **kwargs) -> np.ndarray:
         raise NotImplementedError
 
     def served_info(self) -> dict:
-        return {"dimension": self.dimension}
+        return {"dimension": self.dimension, "matryoshka_dims": self.matryoshka_dims}
 
     def agreement(self, exported: EmbeddingPredictor, texts: list[str]) -> dict:
         """Cosine of each text's embedding, torch vs export: the worst (and its text), the 1st percentile and the
@@ -51,6 +53,7 @@ class Embedder(EmbeddingPredictor):
 
         self.model = load_sentence_model(str(path))
         self.dimension = self.model.get_embedding_dimension()
+        self.matryoshka_dims = read_dims(path)
         self._metadata = {"task": task, "path": str(path), "dimension": self.dimension,
                           "max_length": self.model.max_seq_length}
 
@@ -88,7 +91,7 @@ class Embedder(EmbeddingPredictor):
     def export_meta(self) -> dict:
         prompt = (self.model.prompts or {}).get(self.model.default_prompt_name or "", "")
         return {"dimension": self.dimension, "max_length": self.model.max_seq_length, "normalize": True,
-                "prefix": prompt, "truncation": "head"}
+                "prefix": prompt, "truncation": "head", "matryoshka_dims": self.matryoshka_dims}
 
     def token_states_graph(self):
         """The bare transformer, for sentence-transformers' own `onnx/` and `openvino/` layout."""
@@ -114,6 +117,7 @@ class ExportedEmbedder(EmbeddingPredictor):
         self.graph, self.tokenizer, self.info = graph, tokenizer, info
         self.max_seq_length, self.prefix = meta["max_length"], meta.get("prefix", "")
         self.dimension = meta["dimension"]
+        self.matryoshka_dims = list(meta.get("matryoshka_dims", []))
 
     @property
     def max_length(self) -> int:

@@ -7,10 +7,11 @@ from typing import Literal
 from pydantic import Field
 
 from domaintune.core.recipe import TrainingBase
+from domaintune.embedding.matryoshka import MatryoshkaTraining
 from domaintune.unsupervised.recipe import UnsupervisedOutputConfig, UnsupervisedRecipe
 
 
-class SimCSETrainingConfig(TrainingBase):
+class SimCSETrainingConfig(TrainingBase, MatryoshkaTraining):
     learning_rate: float = Field(3e-5, gt=0, description="peak AdamW learning rate (SimCSE's for BERT-base)")
     batch_size: int = Field(64, ge=2, description="texts per step and device; the other texts of the batch are "
                             "the negatives")

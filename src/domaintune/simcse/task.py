@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from domaintune.core.distributed import world_size
+from domaintune.embedding.matryoshka import wrap_loss
 from domaintune.simcse.recipe import SimCSERecipe
 from domaintune.unsupervised.run import Objective, load, run_unsupervised, write_report
 
@@ -23,7 +24,7 @@ def objective(recipe: SimCSERecipe, model, texts: list[str], run_dir: Path) -> O
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
     t = recipe.training
-    loss = MultipleNegativesRankingLoss(model, scale=t.scale,
-                                        gather_across_devices=t.gather_across_devices and world_size() > 1)
+    loss = wrap_loss(MultipleNegativesRankingLoss(model, scale=t.scale, gather_across_devices=(
+        t.gather_across_devices and world_size() > 1)), model, t.matryoshka_dims)
     return Objective({"anchor": texts, "positive": texts}, loss,
                      f"SimCSE (unsupervised): dropout positives, in-batch negatives, scale {t.scale:g}")

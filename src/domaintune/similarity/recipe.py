@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from domaintune.core.recipe import ModelConfig, RecipeBase, Section, TrainingBase
+from domaintune.embedding.matryoshka import MatryoshkaTraining
 from domaintune.errors import DomaintuneError
 from domaintune.reranker.recipe import RerankerTrainingConfig
 
@@ -116,7 +117,7 @@ class MiningConfig(Section):
                                   "query_batch_size x corpus, linear in the corpus")
 
 
-class TrainingConfig(TrainingBase):
+class TrainingConfig(TrainingBase, MatryoshkaTraining):
     loss: Literal["cosine_mse", "angular_mse", "cosent", "angle", "in_batch_negatives"] = Field(
         "cosent", description="cosine_mse | angular_mse | cosent | angle | in_batch_negatives"
     )

@@ -13,6 +13,7 @@ from domaintune.core import distributed
 from domaintune.core.pairs import load_pairs, split_validation
 from domaintune.core.report import model_card
 from domaintune.core.run import Run
+from domaintune.embedding.matryoshka import save_model
 from domaintune.embedding.outcome import evaluate, load_model_of, outcome, write_report
 from domaintune.embedding.predictor import Embedder
 from domaintune.errors import DomaintuneError
@@ -169,7 +170,7 @@ def run(recipe: SimilarityRecipe, resume: bool = False, overwrite: bool = False,
         metrics.setdefault("verdict", {}).setdefault("notes", []).append(silver_warning)
 
     # 6. save the tuned model (a plain sentence-transformers folder with its card), metrics and report
-    return run.finish(metrics, lambda folder: model.save_pretrained(str(folder)), lambda m: card(m, recipe),
+    return run.finish(metrics, lambda folder: save_model(model, folder, recipe), lambda m: card(m, recipe),
                       write_report, log_history)
 
 

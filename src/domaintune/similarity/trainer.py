@@ -17,6 +17,7 @@ from datasets import Dataset
 from domaintune.core.distributed import world_size
 from domaintune.core.sampler import LengthGroupedBatchSampler, row_lengths
 from domaintune.core.trainer import fit
+from domaintune.embedding.matryoshka import wrap_loss
 from domaintune.errors import DomaintuneError
 from domaintune.models import text_prefix
 from domaintune.similarity.losses import POSITIVE_ONLY, build_loss
@@ -56,7 +57,8 @@ def train_pairs(model, train_df: pd.DataFrame, val_df: pd.DataFrame, recipe, run
                                   f"{t.positive_min_score}) to train on; see training.positive_min_score")
     train_ds = to_dataset(train_df, t.loss)
     gather = t.gather_across_devices and world_size() > 1  # in one process there is nothing to gather
-    loss = build_loss(t.loss, model, tuple(t.in_batch_directions), gather, t.cached_mini_batch_size)
+    loss = wrap_loss(build_loss(t.loss, model, tuple(t.in_batch_directions), gather, t.cached_mini_batch_size), model,
+                     t.matryoshka_dims)
 
     batch_sampler = "batch_sampler"
     # For in_batch_negatives, sentence-transformers' no-duplicates sampler was measured on the job-title demo:

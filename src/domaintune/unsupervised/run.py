@@ -22,6 +22,7 @@ from domaintune.core.resources import load_stsb
 from domaintune.core.run import Run
 from domaintune.core.sampler import LengthGroupedBatchSampler, row_lengths
 from domaintune.core.trainer import fit
+from domaintune.embedding.matryoshka import save_model
 from domaintune.embedding.outcome import evaluate, load_model_of, outcome
 from domaintune.embedding.outcome import write_report as similarity_report
 from domaintune.embedding.predictor import Embedder
@@ -148,7 +149,7 @@ def run_unsupervised(recipe: UnsupervisedRecipe, objective: Callable[..., Object
         "retrieval_queries": 0 if retrieval is None else len(retrieval["retrieval"][0])}, stats)
 
     # 6. the encoder alone (TSDAE's decoder is training scaffolding) as a plain sentence-transformers folder
-    return run.finish(metrics, lambda folder: model.save_pretrained(str(folder)), lambda m: card(m, recipe),
+    return run.finish(metrics, lambda folder: save_model(model, folder, recipe), lambda m: card(m, recipe),
                       write_report, log_history)
 
 
