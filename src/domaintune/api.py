@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -95,8 +96,9 @@ def embedding_model(model: str, max_seq_length: int | None = None, pooling: str 
     folder (`domaintune export`) through onnxruntime / OpenVINO without torch."""
     from domaintune.core.contract import OutputKind
     from domaintune.deploy.runtime import is_export
+    from domaintune.embedding.static import is_static
 
-    if is_export(model):
+    if is_export(model) or is_static(model):  # no torch: the exported graph, or the static model's own table
         exported = registry.load_model(model)
         if exported.output_kind is not OutputKind.EMBEDDINGS:
             raise DomaintuneError(f"{model}: an exported {exported.metadata['task']} model gives "
@@ -310,6 +312,58 @@ def export(model: str | Path, output: str | Path, format: str = "openvino", quan
             "test only (embeddings) or agreement only")
     return export_model(predictor, model, task.name, output, format, quantize, tolerance, force, evaluators, data,
                         parity_texts, min_cosine)
+
+
+def distill(model: str | Path, output: str | Path, vocabulary_from: str | Path | None = None, column: str = "text",
+            pca_dims: int | None = 256, overwrite: bool = False, min_count: int = 2) -> dict:
+    """A static embedding model (model2vec) distilled from a tuned embedding model, with the words of the user's
+    domain text (`vocabulary_from`) in its vocabulary; checked beside the model on the run's own evaluators (given
+    its run folder) and written into OUTPUT with `distill.json` and a README. Returns the record."""
+    from domaintune.core.contract import OutputKind
+    from domaintune.core.evaluator import run_evaluators
+    from domaintune.core.io import atomic_write_json, atomic_write_text, save_folder_atomically
+    from domaintune.core.rundir import saved_recipe
+    from domaintune.embedding.static import StaticEmbedder, distill_card, domain_vocabulary
+    from domaintune.embedding.static import distill as distill_into
+
+    model, output = Path(model), Path(output)
+    if not model.is_dir():
+        raise DomaintuneError(f"{model}: not a model folder (pass a saved embedding model, e.g. runs/demo/model)")
+    if output.exists() and not (overwrite and output.is_dir()):
+        raise DomaintuneError(f"{output}: exists; pass --overwrite to replace it (a folder), or choose another -o")
+    task = registry.model_task(model)
+    predictor = task.impl().load(model)
+    if predictor.output_kind is not OutputKind.EMBEDDINGS:
+        raise DomaintuneError(f"{model}: a {task.name} model; distill takes an embedding model")
+    texts = read_texts(vocabulary_from, column) if vocabulary_from is not None else []
+    words = domain_vocabulary(texts, predictor.tokenizer, min_count) if texts else []
+    run_dir = model.resolve().parent
+    recipe = None
+    if (run_dir / "recipe.yaml").exists():
+        recipe = saved_recipe(run_dir, type(load_recipe(run_dir / "recipe.yaml")))
+    evaluators = task.impl().parity_evaluators(recipe, run_dir, predictor)
+    record: dict = {}
+
+    def write_into(folder: Path) -> None:
+        t = time.perf_counter()
+        record.update(distill_into(model, folder, pca_dims, words))
+        record["distill_seconds"] = round(time.perf_counter() - t, 1)
+        record["vocabulary_from"] = str(vocabulary_from) if vocabulary_from is not None else None
+        tuned, _ = run_evaluators(predictor, evaluators, "tuned model")
+        static, _ = run_evaluators(StaticEmbedder(folder), evaluators, "static model")
+        record["evaluation"] = {ev.name: compared(ev.primary_metric, tuned[ev.name], static[ev.name])
+                                for ev in evaluators}
+        record["data"] = "the run's own evaluation data" if recipe is not None else "STS benchmark test only"
+        atomic_write_json(folder / "distill.json", record)
+        atomic_write_text(folder / "README.md", distill_card(record))
+
+    save_folder_atomically(output, write_into)
+    return record
+
+
+def compared(metric: str, model: dict, static: dict) -> dict:
+    a, b = model[metric], static[metric]
+    return {"metric": metric, "model": round(a, 4), "static": round(b, 4), "retained": round(b / max(a, 1e-12), 4)}
 
 
 def load_for_serving(path: str, threads: int | None = None):

@@ -137,7 +137,10 @@ def load_model(path: str | Path, threads: int | None = None) -> Predictor:
     """Any domaintune model folder (or encoder name) as its task's predictor; an exported folder through
     onnxruntime / OpenVINO (`threads` per graph), without importing torch."""
     from domaintune.deploy.runtime import is_export, load_exported
+    from domaintune.embedding.static import StaticEmbedder, is_static
 
+    if is_static(path):  # `domaintune distill`: a static embedding model (model2vec), no torch
+        return StaticEmbedder(path)
     task = model_task(path)
     if is_export(path):
         return load_exported(path, task.predictor_class(), threads)

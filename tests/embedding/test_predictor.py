@@ -13,7 +13,8 @@ from domaintune.embedding.predictor import Embedder, EmbeddingPredictor, Exporte
 def test_an_embedder_declares_its_kind_and_agrees_with_itself(tiny_bert):
     emb = Embedder(tiny_bert)
     assert isinstance(emb, Predictor) and emb.output_kind is OutputKind.EMBEDDINGS
-    assert emb.served_info() == {"dimension": 32} and emb.max_length == emb.metadata["max_length"]
+    assert emb.served_info() == {"dimension": 32, "matryoshka_dims": []}
+    assert emb.max_length == emb.metadata["max_length"]
     out = emb.predict(["a nurse", "a welder"])
     assert out.shape == (2, 32) and np.allclose(np.linalg.norm(out, axis=1), 1, atol=1e-5)
     agreement = emb.agreement(emb, ["a nurse", "a welder", "a judge"])

@@ -29,6 +29,25 @@ class EmbeddingPredictor(Predictor):
     def served_info(self) -> dict:
         return {"dimension": self.dimension, "matryoshka_dims": self.matryoshka_dims}
 
+    def encode_query(self, sentences, batch_size: int = 32, convert_to_tensor: bool = False, **_):
+        """sentence-transformers' `encode_query` / `encode_document` as its retrieval evaluator calls them (a torch
+        tensor when asked): the same embedding for both, the model's prefix being part of it."""
+        emb = self.encode(sentences, batch_size=batch_size)
+        if convert_to_tensor:
+            import torch
+
+            return torch.from_numpy(np.ascontiguousarray(emb))
+        return emb
+
+    encode_document = encode_query
+
+    def similarity(self, a, b):
+        """sentence-transformers' `similarity` (cosine), which its retrieval evaluator calls; imported here, at
+        evaluation only, so serving an export never loads torch."""
+        from sentence_transformers.util import cos_sim
+
+        return cos_sim(a, b)
+
     def agreement(self, exported: EmbeddingPredictor, texts: list[str]) -> dict:
         """Cosine of each text's embedding, torch vs export: the worst (and its text), the 1st percentile and the
         mean (an export is refused below a worst cosine: deploy/export.py)."""
@@ -71,6 +90,12 @@ class Embedder(EmbeddingPredictor):
 
     def encode(self, sentences, batch_size: int = 32, **kwargs) -> np.ndarray:
         return self.model.encode(sentences, batch_size=batch_size, **kwargs)
+
+    def encode_query(self, *args, **kwargs):  # the model's own, with its query prompt
+        return self.model.encode_query(*args, **kwargs)
+
+    def encode_document(self, *args, **kwargs):
+        return self.model.encode_document(*args, **kwargs)
 
     def __getattr__(self, name: str):
         """The rest of sentence-transformers' interface (what its evaluators read) from the model."""

@@ -227,8 +227,9 @@ def load(path: str | Path) -> Embedder:
 
 
 def parity_evaluators(recipe, run_dir: Path | None, predictor) -> list:
-    """What an export of this task's model is checked on (deploy/parity.py): STSb test, and the run's domain test
-    pairs when the model has a run folder."""
+    """What an export (deploy/parity.py) or a distilled static model (api.distill) of this task's model is checked
+    on: STSb test, and, when the model has a run folder, the run's domain test pairs and held-out concept
+    retrieval."""
     from domaintune.core.resources import load_stsb
     from domaintune.similarity.evaluation import PairSimilarityEvaluator
 
@@ -244,4 +245,11 @@ def parity_evaluators(recipe, run_dir: Path | None, predictor) -> list:
                 test = test.sample(n=cap, random_state=d.split_seed).reset_index(drop=True)
     if test is not None and len(test):
         suite.append(PairSimilarityEvaluator(test, "domain_test"))
+    if isinstance(recipe, SimilarityRecipe) and recipe.data.taxonomy is not None and recipe.evaluation.retrieval:
+        from domaintune.similarity.evaluation import RetrievalEvaluator
+
+        ev = recipe.evaluation  # the run's held-out concepts, as its report scored them (monolingual)
+        name, task = next(iter(retrieval_tasks(recipe.data.taxonomy, ev.retrieval_max_queries, recipe.training.seed,
+                                               False).items()))
+        suite.append(RetrievalEvaluator(*task, name=name, batch_size=ev.batch_size))
     return suite
