@@ -180,15 +180,14 @@ def test_every_export_gives_a_text_the_same_embedding_whatever_it_is_batched_wit
     assert batch_dependence(registry.load_model(out)) < 1e-4
 
 
-def test_the_batch_check_sees_dynamic_int8s_dependence(weighty_bert, tmp_path, monkeypatch):
-    """The control: onnxruntime's dynamic quantisation (activation scales over the whole batch, the route this
-    project used before) fails the same check on the same model (about 7e-4 here)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    monkeypatch.setattr(export_module, "quantize_onnx", lambda src, dst, *_: quantize_dynamic(
-        str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True))
-    api.export(weighty_bert, tmp_path / "dynamic", "onnx", "int8", parity_texts=20, force=True)
-    assert batch_dependence(registry.load_model(tmp_path / "dynamic")) > 1e-4
+def test_the_batch_check_sees_dynamic_int8s_dependence_when_texts_share_a_call(weighty_bert, tmp_path):
+    """The control: ONNX int8's dynamic activation scales cover the whole call, so the same graph run in batches
+    (ignoring its record's one text per call) fails the check the export passes (about 7e-4 here)."""
+    api.export(weighty_bert, tmp_path / "int8", "onnx", "int8", parity_texts=20, force=True)
+    model = registry.load_model(tmp_path / "int8")
+    assert model.graph.rows_per_call == 1 and batch_dependence(model) < 1e-4
+    model.graph.rows_per_call = None
+    assert batch_dependence(model) > 1e-4
 
 
 def test_an_export_with_a_text_below_the_minimum_cosine_is_refused_unless_forced(tiny_bert, tmp_path):
@@ -198,5 +197,5 @@ def test_an_export_with_a_text_below_the_minimum_cosine_is_refused_unless_forced
     assert not out.exists()
     record = api.export(tiny_bert, out, "onnx", "int8", tolerance=100, parity_texts=20, min_cosine=1.5, force=True)
     agreement = record["parity"]["agreement"]
-    assert agreement["worst_cosine"] <= agreement["p1_cosine"] <= agreement["mean_cosine"] + 1e-5
+    assert agreement["worst_cosine"] <= agreement["p1_cosine"] + 1e-4 <= agreement["mean_cosine"] + 2e-4  # rounded
     assert record["parity"]["min_cosine"] == 1.5 and "minimum cosine" in (out / "README.md").read_text()

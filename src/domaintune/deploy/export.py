@@ -4,10 +4,11 @@
    module, (input_ids, attention_mask) -> embedding or logits, pooling / normalisation / head inside;
 2. `torch.onnx.export` (the dynamo exporter: the TorchScript one mis-traces transformers 5's BERT by up to 0.1
    in cosine), with batch and sequence length dynamic;
-3. ONNX: onnxruntime's own transformer optimiser, then for int8 `quantize_static` (QDQ; S8 weights per channel,
-   7-bit; activation scales calibrated, so batch-independent); OpenVINO: `openvino.convert_model`, then
-   `nncf.quantize` (int8 weights and activations, SmoothQuant 0.5); both calibrated on STS benchmark dev sentences
-   (not the test ones the parity check scores), both keep the feed-forward down-projections in fp32;
+3. ONNX: onnxruntime's own transformer optimiser, then for int8 `quantize_dynamic` (S8 weights per channel,
+   7-bit; its activation scales cover the whole call, so the record tells the runtime to run one text per call:
+   batch-independent); OpenVINO: `openvino.convert_model`, then `nncf.quantize` (int8 weights and activations,
+   static scales calibrated on STS benchmark dev sentences, not the test ones the parity check scores; SmoothQuant
+   0.5; the feed-forward down-projections kept in fp32);
 4. tokenizer, the predictor's `export_meta()`, its marker files (`domaintune_*.json`), `domaintune_export.json`;
    where the predictor has a `token_states_graph()` (sentence-transformers models), also their own `onnx/` +
    `openvino/` layout (the bare transformer, as their backends expect);
@@ -72,45 +73,15 @@ def optimise_onnx(src: Path, dst: Path, config) -> None:
 ACTIVATIONS = ("Gelu", "FastGelu", "BiasGelu", "Relu", "Swish", "HSwish", "Tanh", "Erf")
 
 
-def onnx_activation_fed_matmuls(path: Path) -> list[str]:
-    """The MatMuls fed by an activation function (each layer's feed-forward down-projection): their inputs
-    carry the transformer's outlier features, which one int8 scale cannot cover (docs/deploy.md)."""
-    import onnx
+def quantize_onnx(src: Path, dst: Path) -> None:
+    """Dynamic int8: S8 weights per channel in 7 bits (reduce_range: on AVX2 without VNNI the int8 kernels add
+    pairs of u8 x s8 products in int16, which full-range weights can saturate; 7 bits cannot). Activation scales
+    are computed per call over the whole batch, so the runtime runs this graph one text per call (ROWS_PER_CALL):
+    measured on the demo model, that is both faster and closer to torch than static (calibrated) QDQ scales
+    (docs/deploy.md)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    graph = onnx.load(str(path), load_external_data=False).graph
-    producer = {out: node for node in graph.node for out in node.output}
-    return [n.name for n in graph.node if n.op_type == "MatMul" and n.input[0] in producer
-            and any(a in producer[n.input[0]].op_type for a in ACTIVATIONS)]
-
-
-def quantize_onnx(src: Path, dst: Path, tokenizer, max_length: int) -> None:
-    """Static int8 (QDQ): activation scales calibrated once (STS benchmark dev sentences), so a text's embedding
-    does not depend on what it is batched with, as it did with dynamic quantisation (scales per call, over the
-    whole batch: cosine 0.988 between a text alone and beside others). S8 weights per channel in 7 bits
-    (reduce_range: AVX2 without VNNI adds pairs of u8 x s8 products in int16, which full-range weights can
-    saturate). The feed-forward down-projections stay fp32: with them in int8 the worst text fell to cosine 0.86
-    against torch (docs/deploy.md)."""
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-
-    feeds = list(calibration_feeds(tokenizer, max_length))
-
-    class Feeds(CalibrationDataReader):
-        def __init__(self):
-            self.batches = iter(feeds)
-
-        def get_next(self):
-            return next(self.batches, None)
-
-    quantize_static(str(src), str(dst), Feeds(), quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    calibrate_method=CalibrationMethod.MinMax, op_types_to_quantize=["MatMul"],
-                    nodes_to_exclude=onnx_activation_fed_matmuls(src))
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
 
 
 def calibration_feeds(tokenizer, max_length: int, n: int = 320, batch: int = 16):
@@ -191,7 +162,7 @@ def _write_graph(module, tokenizer, target: Path, output_name: str, fmt: str, in
         opt = target.with_name(f".{target.name}.opt.onnx") if int8 else target
         optimise_onnx(raw, opt, encoder_config(module))
         if int8:
-            quantize_onnx(opt, target, tokenizer, max_length)
+            quantize_onnx(opt, target)
             opt.unlink()
     else:
         to_openvino(raw, target, int8, tokenizer, max_length)
@@ -253,6 +224,7 @@ def export_model(predictor, source: str | Path, task: str, output: str | Path, f
             shutil.copyfile(marker, folder / marker.name)
         st = sentence_transformers_layout(predictor, source, folder, fmt, int8)
         record = {"format_version": 2, "format": fmt, "precision": "int8" if int8 else "fp32", "graph": graph,
+                  "rows_per_call": 1 if (int8 and fmt == "onnx") else None,  # dynamic scales: one text per call
                   "task": task, "output_kind": predictor.output_kind.value, "graph_output": predictor.graph_output,
                   "source": str(source.resolve()), "meta": meta, "sentence_transformers_files": st,
                   "export_seconds": round(time.perf_counter() - t, 1)}

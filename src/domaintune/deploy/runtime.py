@@ -42,6 +42,7 @@ class Graph:
     """An exported graph: (input_ids, attention_mask) -> one numpy array."""
 
     backend: str
+    rows_per_call: int | None = None  # the export record's: 1 for dynamically quantised graphs (batch-independent)
 
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -49,6 +50,7 @@ class Graph:
     def run_batches(self, ids: list[list[int]], batch_size: int, pad_id: int) -> np.ndarray:
         """The graph over token ids in length-sorted padded batches; rows back in the given order."""
         out = None
+        batch_size = min(batch_size, self.rows_per_call) if self.rows_per_call else batch_size
         for rows, input_ids, mask in padded_arrays(ids, batch_size, pad_id):
             res = self(input_ids, mask)
             if out is None:
@@ -105,6 +107,7 @@ def load_exported(folder, predictor_class, threads: int | None = None):
     folder = Path(folder)
     record = read_record(folder)
     graph = GRAPHS[record["format"]](folder / record["graph"], threads)
+    graph.rows_per_call = record.get("rows_per_call")
     tokenizer = PreTrainedTokenizerFast.from_pretrained(str(folder))
     info = {"task": record["task"], "path": str(folder), "backend": graph.backend, "format": record["format"],
             "precision": record["precision"]}
