@@ -82,3 +82,4 @@ def test_a_dimension_beyond_the_model_is_refused_before_training(tiny_bert, tiny
     with pytest.raises(DomaintuneError, match="64 is more than the model's dimension 32"):
         api.train(tiny_recipe(tiny_bert, tiny_taxonomy, tmp_path / "r", **{"training.matryoshka_dims": "[64]"}),
                   show_progress=False)
+    assert not (tmp_path / "r").exists()  # refused while the data is read: no run folder

@@ -47,6 +47,17 @@ def training_dims(dims: list[int], model) -> list[int]:
     return sorted({*dims, full}, reverse=True)
 
 
+def check_recipe(recipe) -> None:
+    """Refuse matryoshka_dims beyond the model's dimension while the run's data is read, before its folder is
+    written (the model is loaded once more for it: about a second for MiniLM)."""
+    dims = getattr(recipe.training, "matryoshka_dims", [])
+    if dims:
+        from domaintune.models import load_sentence_model
+
+        m = recipe.model
+        training_dims(dims, load_sentence_model(m.name, m.max_seq_length, m.pooling, prefix=m.prefix))
+
+
 def wrap_loss(loss, model, dims: list[int]):
     """The task's loss inside MatryoshkaLoss (one weight per dimension), or the loss as is when dims is empty."""
     if not dims:

@@ -13,7 +13,7 @@ from domaintune.core import distributed
 from domaintune.core.pairs import load_pairs, split_validation
 from domaintune.core.report import model_card
 from domaintune.core.run import Run
-from domaintune.embedding.matryoshka import save_model
+from domaintune.embedding.matryoshka import check_recipe, save_model
 from domaintune.embedding.outcome import evaluate, load_model_of, outcome, write_report
 from domaintune.embedding.predictor import Embedder
 from domaintune.errors import DomaintuneError
@@ -29,12 +29,19 @@ from domaintune.similarity.trainer import train_pairs
 
 log = logging.getLogger("domaintune")
 
+def check_settings(recipe: SimilarityRecipe) -> None:
+    """What needs more than the recipe's own validation: silver pairs need judgments; matryoshka_dims must fit the
+    model's dimension."""
+    if recipe.data.silver.enabled and recipe.data.retrieval is None:
+        raise DomaintuneError("data.silver needs your judgments: set data.retrieval (a BEIR folder)")
+    check_recipe(recipe)
+
+
 def load_data(recipe: SimilarityRecipe, run_dir: Path):
     """Returns (train, validation, domain test or None, retrieval tasks {name: task} or None, validation retrieval
     task or None, description). The retrieval tasks exist when pairs come from a taxonomy."""
     d = recipe.data
-    if d.silver.enabled and d.retrieval is None:
-        raise DomaintuneError("data.silver needs your judgments: set data.retrieval (a BEIR folder)")
+    check_settings(recipe)
     judged_retrieval(recipe.evaluation.retrieval_data, recipe.evaluation.retrieval_split,
                      recipe.evaluation.retrieval_on_bad_rows)  # refused now if bad
     read = lambda p: read_pairs(recipe, p)  # noqa: E731

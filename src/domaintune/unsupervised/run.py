@@ -22,7 +22,7 @@ from domaintune.core.resources import load_stsb
 from domaintune.core.run import Run
 from domaintune.core.sampler import LengthGroupedBatchSampler, row_lengths
 from domaintune.core.trainer import fit
-from domaintune.embedding.matryoshka import save_model
+from domaintune.embedding.matryoshka import check_recipe, save_model
 from domaintune.embedding.outcome import evaluate, load_model_of, outcome
 from domaintune.embedding.outcome import write_report as similarity_report
 from domaintune.embedding.predictor import Embedder
@@ -41,6 +41,7 @@ def load_data(recipe: UnsupervisedRecipe):
     """(training texts, texts read, domain test pairs or None, retrieval tasks or None, the Validation that picks
     the best checkpoint)."""
     d, ev = recipe.data, recipe.evaluation
+    check_recipe(recipe)  # matryoshka_dims (simcse) within the model's dimension
     if d.train is None:
         raise DomaintuneError(f"recipe: set data.train (raw domain text for {recipe.task}: a .txt file with one text "
                               "per line, a folder of .txt files, or a table with a text column)")
