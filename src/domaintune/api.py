@@ -295,23 +295,29 @@ def export(model: str | Path, output: str | Path, format: str = "openvino", quan
            parity_texts: int | None = None, min_cosine: float = 0.95) -> dict:
     """Export a saved model to ONNX or OpenVINO (int8 by default), checked against the torch model on the task's
     own evaluators (given the run folder's recipe) and the predictor's agreement measure."""
-    from domaintune.core.rundir import saved_recipe
     from domaintune.deploy.export import check_request, export_model
 
     model, output = Path(model), Path(output)
     check_request(model, output, format, quantize, overwrite)
     task = registry.model_task(model)
     predictor = task.impl().load(model)
-    run_dir = model.resolve().parent
-    recipe = None
-    if (run_dir / "recipe.yaml").exists():  # RUN/model: its run's recipe names the evaluation data
-        saved = load_recipe(run_dir / "recipe.yaml")
-        recipe = saved_recipe(run_dir, type(saved))
+    run_dir, recipe = run_recipe_of(model)
     evaluators = task.impl().parity_evaluators(recipe, run_dir, predictor)
     data = ("the run's own evaluation data" if recipe is not None else "no run folder beside the model: STS benchmark "
             "test only (embeddings) or agreement only")
     return export_model(predictor, model, task.name, output, format, quantize, tolerance, force, evaluators, data,
                         parity_texts, min_cosine)
+
+
+def run_recipe_of(model: Path) -> tuple[Path, RecipeBase | None]:
+    """(the folder around a saved model, the recipe of its run when it is RUN/model): the run's recipe names the
+    evaluation data an export or a distilled model is checked on."""
+    from domaintune.core.rundir import saved_recipe
+
+    run_dir = Path(model).resolve().parent
+    if not (run_dir / "recipe.yaml").exists():
+        return run_dir, None
+    return run_dir, saved_recipe(run_dir, type(load_recipe(run_dir / "recipe.yaml")))
 
 
 def distill(model: str | Path, output: str | Path, vocabulary_from: str | Path | None = None, column: str = "text",
@@ -322,7 +328,6 @@ def distill(model: str | Path, output: str | Path, vocabulary_from: str | Path |
     from domaintune.core.contract import OutputKind
     from domaintune.core.evaluator import run_evaluators
     from domaintune.core.io import atomic_write_json, atomic_write_text, save_folder_atomically
-    from domaintune.core.rundir import saved_recipe
     from domaintune.embedding.static import StaticEmbedder, distill_card, domain_vocabulary
     from domaintune.embedding.static import distill as distill_into
 
@@ -335,18 +340,17 @@ def distill(model: str | Path, output: str | Path, vocabulary_from: str | Path |
     predictor = task.impl().load(model)
     if predictor.output_kind is not OutputKind.EMBEDDINGS:
         raise DomaintuneError(f"{model}: a {task.name} model; distill takes an embedding model")
+    if pca_dims is not None and not 1 <= pca_dims <= predictor.dimension:
+        raise DomaintuneError(f"--pca-dims: {pca_dims} is outside 1-{predictor.dimension} (the model's dimension)")
     texts = read_texts(vocabulary_from, column) if vocabulary_from is not None else []
     words = domain_vocabulary(texts, predictor.tokenizer, min_count) if texts else []
-    run_dir = model.resolve().parent
-    recipe = None
-    if (run_dir / "recipe.yaml").exists():
-        recipe = saved_recipe(run_dir, type(load_recipe(run_dir / "recipe.yaml")))
+    run_dir, recipe = run_recipe_of(model)
     evaluators = task.impl().parity_evaluators(recipe, run_dir, predictor)
     record: dict = {}
 
     def write_into(folder: Path) -> None:
         t = time.perf_counter()
-        record.update(distill_into(model, folder, pca_dims, words))
+        record.update(distill_into(predictor.model, model, folder, pca_dims, words))
         record["distill_seconds"] = round(time.perf_counter() - t, 1)
         record["vocabulary_from"] = str(vocabulary_from) if vocabulary_from is not None else None
         tuned, _ = run_evaluators(predictor, evaluators, "tuned model")

@@ -75,4 +75,6 @@ def test_distill_refuses_bad_requests_and_never_replaces_a_folder(static_model, 
     with pytest.raises(DomaintuneError, match="a reranker model; distill takes an embedding model"):
         api.distill(tmp_path / "reranker", tmp_path / "x")
     assert_one_line_error(cli("distill", tmp_path / "missing", "-o", tmp_path / "y"), "not a model folder")
+    with pytest.raises(DomaintuneError, match="--pca-dims: 1000 is outside 1-32"):
+        api.distill(tiny_bert, tmp_path / "x", pca_dims=1000)
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

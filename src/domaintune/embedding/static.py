@@ -36,13 +36,11 @@ def domain_vocabulary(texts: list[str], tokenizer, min_count: int = 2, max_words
     return words[:max_words]
 
 
-def distill(source: str | Path, folder: Path, pca_dims: int | None, vocabulary: list[str]) -> dict:
-    """The static model of `source` (a sentence-transformers folder or encoder) saved into `folder`; its record."""
+def distill(st, source: str | Path, folder: Path, pca_dims: int | None, vocabulary: list[str]) -> dict:
+    """The static model of `st` (the sentence-transformers model loaded from `source`) saved into `folder`; its
+    record."""
     from model2vec.distill import distill_from_model
 
-    from domaintune.models import load_sentence_model
-
-    st = load_sentence_model(str(source))
     transformer = st[0]
     static = distill_from_model(model=transformer.auto_model, tokenizer=transformer.tokenizer,
                                 vocabulary=vocabulary or None, pca_dims=pca_dims, device="cpu")
